@@ -1,0 +1,39 @@
+// Package cliflags declares kite's command-line flags and binds them to the
+// settings in package config. It links no Kubernetes code, so the flag
+// parsing is tested on its own.
+package cliflags
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/kite-project/kite/pkg/config"
+)
+
+// Server returns the flags of `kite server`, bound to cfg.
+func Server(cfg *config.Server) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Usage: "folder for all state of the server", Value: cfg.DataDir, Destination: &cfg.DataDir, EnvVars: []string{"KITE_DATA_DIR"}},
+		&cli.StringFlag{Name: "bind-address", Usage: "address the API server listens on", Value: cfg.BindAddress, Destination: &cfg.BindAddress},
+		&cli.IntFlag{Name: "https-listen-port", Usage: "port the API server listens on", Value: cfg.HTTPSPort, Destination: &cfg.HTTPSPort},
+		&cli.StringFlag{Name: "advertise-address", Usage: "IP the API server advertises to the cluster (default: this node's IP)", Destination: &cfg.AdvertiseAddress},
+		&cli.StringSliceFlag{Name: "tls-san", Usage: "extra host name or IP for the API server's certificate (repeatable)", Action: into(&cfg.TLSSANs)},
+		&cli.StringFlag{Name: "cluster-cidr", Usage: "IP range for pod IPs", Value: cfg.ClusterCIDR, Destination: &cfg.ClusterCIDR},
+		&cli.StringFlag{Name: "service-cidr", Usage: "IP range for service IPs", Value: cfg.ServiceCIDR, Destination: &cfg.ServiceCIDR},
+		&cli.StringFlag{Name: "cluster-dns", Usage: "IP of the cluster DNS service, inside --service-cidr", Value: cfg.ClusterDNS, Destination: &cfg.ClusterDNS},
+		&cli.StringFlag{Name: "cluster-domain", Usage: "cluster domain", Value: cfg.ClusterDomain, Destination: &cfg.ClusterDomain},
+		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "shared secret nodes join with (default: random, kept in <data-dir>/server/token)", Destination: &cfg.Token, EnvVars: []string{"KITE_TOKEN"}},
+		&cli.StringFlag{Name: "write-kubeconfig", Aliases: []string{"o"}, Usage: "where to write the admin kubeconfig", Value: cfg.WriteKubeconfig, Destination: &cfg.WriteKubeconfig, EnvVars: []string{"KITE_KUBECONFIG_OUTPUT"}},
+		&cli.StringFlag{Name: "write-kubeconfig-mode", Usage: "file mode of the admin kubeconfig, in octal", Value: cfg.KubeconfigMode, Destination: &cfg.KubeconfigMode, EnvVars: []string{"KITE_KUBECONFIG_MODE"}},
+		&cli.StringSliceFlag{Name: "kube-apiserver-arg", Usage: "extra kube-apiserver flag, as name=value (repeatable)", Action: into(&cfg.APIServerArgs)},
+		&cli.StringSliceFlag{Name: "kube-scheduler-arg", Usage: "extra kube-scheduler flag, as name=value (repeatable)", Action: into(&cfg.SchedulerArgs)},
+		&cli.StringSliceFlag{Name: "kube-controller-manager-arg", Usage: "extra kube-controller-manager flag, as name=value (repeatable)", Action: into(&cfg.ControllerManagerArgs)},
+	}
+}
+
+// into stores a repeatable flag's values in dst once parsed.
+func into(dst *[]string) func(*cli.Context, []string) error {
+	return func(_ *cli.Context, v []string) error {
+		*dst = v
+		return nil
+	}
+}

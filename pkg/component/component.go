@@ -1,0 +1,135 @@
+// Package component runs the long-running parts of kite, each with one small
+// lifecycle, in order:
+//
+//	Prepare  checks and writes what the part needs; fails fast, starts nothing
+//	Run      does the work until its context is cancelled, then cleans up and
+//	         returns (nil on a requested stop)
+//	Ready    returns once the part serves (Run keeps going meanwhile)
+//	stop     is the cancellation of Run's context; the runner waits for Run
+//	         to return, in the reverse order of starting
+//
+// A part that fails, or whose Run returns early, stops the whole group.
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Component is one long-running part.
+type Component interface {
+	Name() string
+	Prepare(ctx context.Context) error
+	Run(ctx context.Context) error
+	Ready(ctx context.Context) error
+}
+
+// StopTimeout bounds how long the runner waits for one component to stop.
+var StopTimeout = 30 * time.Second
+
+type running struct {
+	c      Component
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Group starts components in order and stops them in reverse.
+type Group struct {
+	Log *slog.Logger
+	// OnReady is called once every component is ready.
+	OnReady func()
+}
+
+// Run starts comps one after the other, waiting for each to be ready, then
+// waits until ctx is cancelled or one component fails, and stops them all.
+// It returns nil after a requested stop, else the first failure.
+func (g Group) Run(ctx context.Context, comps ...Component) error {
+	var started []*running
+	failed := make(chan error, len(comps))
+	err := g.start(ctx, comps, &started, failed)
+	if err == nil && ctx.Err() == nil {
+		if g.OnReady != nil {
+			g.OnReady()
+		}
+		select {
+		case <-ctx.Done():
+		case err = <-failed:
+		}
+	}
+	g.stop(started)
+	return err
+}
+
+func (g Group) start(ctx context.Context, comps []Component, started *[]*running, failed chan error) error {
+	for _, c := range comps {
+		if ctx.Err() != nil {
+			return nil
+		}
+		t0 := time.Now()
+		g.Log.Info("starting " + c.Name())
+		if err := c.Prepare(ctx); err != nil {
+			return fmt.Errorf("%s: %w", c.Name(), err)
+		}
+		// Detached from ctx: on a stop, the runner cancels components one at
+		// a time in reverse order, so the API server still has its
+		// datastore while it shuts down.
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		r := &running{c: c, cancel: cancel, done: make(chan error, 1)}
+		*started = append(*started, r)
+		go func() {
+			err := c.Run(rctx)
+			if err == nil && rctx.Err() == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			if rctx.Err() != nil {
+				err = nil // a requested stop; errors on the way out are logged by the component
+			}
+			if err != nil {
+				failed <- fmt.Errorf("%s: %w", c.Name(), err)
+			}
+			r.done <- err
+		}()
+		if err := g.waitReady(ctx, rctx, r, failed); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		g.Log.Info(c.Name()+" is ready", "took", time.Since(t0).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// waitReady waits for r to be ready, for any started component to fail, or
+// for a stop request (ctx).
+func (g Group) waitReady(ctx, rctx context.Context, r *running, failed <-chan error) error {
+	ready := make(chan error, 1)
+	go func() { ready <- r.c.Ready(rctx) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.c.Name(), err)
+		}
+		return nil
+	case err := <-failed:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func (g Group) stop(started []*running) {
+	for i := len(started) - 1; i >= 0; i-- {
+		r := started[i]
+		g.Log.Info("stopping " + r.c.Name())
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-time.After(StopTimeout):
+			g.Log.Warn(r.c.Name()+" did not stop in time; going on", "waited", StopTimeout)
+		}
+	}
+}

@@ -1,0 +1,233 @@
+// Package config holds the settings of `kite server` and checks them before
+// anything is started or written, so that bad input fails fast and cleanly.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Defaults, as a K3s user would expect them.
+const (
+	DefaultDataDir        = "/var/lib/kite"
+	DefaultKubeconfig     = "/etc/kite/kite.yaml"
+	DefaultKubeconfigMode = "0600"
+	DefaultHTTPSPort      = 6443
+	DefaultBindAddress    = "0.0.0.0"
+	DefaultClusterCIDR    = "10.42.0.0/16"
+	DefaultServiceCIDR    = "10.43.0.0/16"
+	DefaultClusterDNS     = "10.43.0.10"
+	DefaultClusterDomain  = "cluster.local"
+	SchedulerPort         = 10259
+	ControllerManagerPort = 10257
+)
+
+// Server is everything `kite server` is told.
+type Server struct {
+	DataDir          string
+	BindAddress      string
+	HTTPSPort        int
+	AdvertiseAddress string // empty: the node's IP, detected at start
+	TLSSANs          []string
+	ClusterCIDR      string
+	ServiceCIDR      string
+	ClusterDNS       string
+	ClusterDomain    string
+	Token            string
+	WriteKubeconfig  string
+	KubeconfigMode   string
+
+	APIServerArgs         []string
+	SchedulerArgs         []string
+	ControllerManagerArgs []string
+}
+
+// NewServer returns the defaults.
+func NewServer() Server {
+	return Server{
+		DataDir:         DefaultDataDir,
+		BindAddress:     DefaultBindAddress,
+		HTTPSPort:       DefaultHTTPSPort,
+		ClusterCIDR:     DefaultClusterCIDR,
+		ServiceCIDR:     DefaultServiceCIDR,
+		ClusterDNS:      DefaultClusterDNS,
+		ClusterDomain:   DefaultClusterDomain,
+		WriteKubeconfig: DefaultKubeconfig,
+		KubeconfigMode:  DefaultKubeconfigMode,
+	}
+}
+
+// Validate checks every setting and normalises paths and lists. Its errors
+// name the flag and say what a valid value looks like.
+func (s *Server) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if s.DataDir == "" {
+		add("--data-dir is empty; give a folder such as %s", DefaultDataDir)
+	} else if abs, err := filepath.Abs(s.DataDir); err != nil {
+		add("--data-dir %q: %v", s.DataDir, err)
+	} else {
+		s.DataDir = abs
+	}
+
+	if ip := net.ParseIP(s.BindAddress); ip == nil {
+		add("--bind-address %q is not an IP address (e.g. 0.0.0.0 or 192.168.1.10)", s.BindAddress)
+	}
+	if s.HTTPSPort < 1 || s.HTTPSPort > 65535 {
+		add("--https-listen-port %d is out of range; use 1-65535 (default %d)", s.HTTPSPort, DefaultHTTPSPort)
+	}
+	if s.AdvertiseAddress != "" {
+		ip := net.ParseIP(s.AdvertiseAddress)
+		switch {
+		case ip == nil:
+			add("--advertise-address %q is not an IP address", s.AdvertiseAddress)
+		case ip.IsLoopback() || ip.IsUnspecified():
+			add("--advertise-address %s cannot be a loopback or unspecified address; give an IP other hosts and pods can reach", s.AdvertiseAddress)
+		}
+	}
+
+	var sans []string
+	for _, v := range s.TLSSANs {
+		for _, san := range strings.Split(v, ",") {
+			san = strings.TrimSpace(san)
+			if san == "" {
+				continue
+			}
+			if net.ParseIP(san) == nil && !isDNSName(san) {
+				add("--tls-san %q is neither an IP address nor a DNS name", san)
+			}
+			sans = append(sans, san)
+		}
+	}
+	s.TLSSANs = sans
+
+	clusterNet := parseNetwork("--cluster-cidr", s.ClusterCIDR, add)
+	serviceNet := parseNetwork("--service-cidr", s.ServiceCIDR, add)
+	if clusterNet != nil && serviceNet != nil && overlap(clusterNet, serviceNet) {
+		add("--cluster-cidr %s and --service-cidr %s overlap; pod and service addresses must come from separate ranges", s.ClusterCIDR, s.ServiceCIDR)
+	}
+	if dns := net.ParseIP(s.ClusterDNS); dns == nil {
+		add("--cluster-dns %q is not an IP address", s.ClusterDNS)
+	} else if serviceNet != nil && !serviceNet.Contains(dns) {
+		add("--cluster-dns %s is outside --service-cidr %s; pick an address inside it (e.g. the .10 of the range)", s.ClusterDNS, s.ServiceCIDR)
+	}
+	if !isDNSName(s.ClusterDomain) {
+		add("--cluster-domain %q is not a valid DNS domain (e.g. cluster.local)", s.ClusterDomain)
+	}
+
+	if s.WriteKubeconfig == "" {
+		add("--write-kubeconfig is empty; give a file path such as %s", DefaultKubeconfig)
+	}
+	if _, err := ParseFileMode(s.KubeconfigMode); err != nil {
+		add("--write-kubeconfig-mode: %v", err)
+	}
+	if s.Token != "" && strings.IndexAny(s.Token, " \t\r\n") >= 0 {
+		add("--token contains white space; give it without spaces or line breaks")
+	}
+
+	for flag, list := range map[string][]string{
+		"--kube-apiserver-arg":          s.APIServerArgs,
+		"--kube-scheduler-arg":          s.SchedulerArgs,
+		"--kube-controller-manager-arg": s.ControllerManagerArgs,
+	} {
+		for _, a := range list {
+			if _, _, err := splitArg(a); err != nil {
+				add("%s %q: %v", flag, a, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseFileMode reads an octal permission such as 0600 or 644.
+func ParseFileMode(s string) (os.FileMode, error) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("%q is not an octal file mode such as 0600 or 0644", s)
+	}
+	return os.FileMode(m), nil
+}
+
+// LoopbackHost is the address local clients (kubectl on this host, the
+// scheduler, the controller-manager) use to reach the API server: loopback
+// when it listens on every address, else the one address it binds.
+func (s *Server) LoopbackHost() string {
+	ip := net.ParseIP(s.BindAddress)
+	if ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return ip.String()
+}
+
+// APIServerURL is the URL local clients use.
+func (s *Server) APIServerURL() string {
+	return "https://" + net.JoinHostPort(s.LoopbackHost(), strconv.Itoa(s.HTTPSPort))
+}
+
+// ServiceAPIServerIP is the first address of the service CIDR, which the
+// `kubernetes` Service in the default namespace takes.
+func (s *Server) ServiceAPIServerIP() (net.IP, error) {
+	_, n, err := net.ParseCIDR(s.ServiceCIDR)
+	if err != nil {
+		return nil, err
+	}
+	ip := make(net.IP, len(n.IP))
+	copy(ip, n.IP)
+	ip[len(ip)-1]++
+	return ip, nil
+}
+
+func parseNetwork(flag, value string, add func(string, ...any)) *net.IPNet {
+	ip, n, err := net.ParseCIDR(value)
+	if err != nil {
+		add("%s %q is not a CIDR (e.g. %s)", flag, value, map[string]string{
+			"--cluster-cidr": DefaultClusterCIDR, "--service-cidr": DefaultServiceCIDR}[flag])
+		return nil
+	}
+	if !ip.Equal(n.IP) {
+		add("%s %s has host bits set; did you mean %s?", flag, value, n.String())
+		return nil
+	}
+	return n
+}
+
+func overlap(a, b *net.IPNet) bool {
+	return a.Contains(b.IP) || b.Contains(a.IP)
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// isDNSName accepts a lower-case DNS name, with a leading "*." wildcard.
+func isDNSName(s string) bool {
+	s = strings.TrimPrefix(s, "*.")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !dnsLabel.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
+
+// The layout of the data dir.
+
+// ServerDir holds the control plane's state: <data-dir>/server.
+func (s *Server) ServerDir() string { return filepath.Join(s.DataDir, "server") }
+
+// TLSDir holds the PKI.
+func (s *Server) TLSDir() string { return filepath.Join(s.ServerDir(), "tls") }
+
+// CredDir holds the kubeconfigs of the control plane's own clients.
+func (s *Server) CredDir() string { return filepath.Join(s.ServerDir(), "cred") }
+
+// TokenFile holds the cluster join token.
+func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token") }

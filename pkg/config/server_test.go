@@ -1,0 +1,114 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	s := NewServer()
+	if err := s.Validate(); err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+	if s.APIServerURL() != "https://127.0.0.1:6443" {
+		t.Fatalf("APIServerURL %s", s.APIServerURL())
+	}
+	ip, err := s.ServiceAPIServerIP()
+	if err != nil || ip.String() != "10.43.0.1" {
+		t.Fatalf("ServiceAPIServerIP %v %v", ip, err)
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*Server)
+		want   string // part of the error, naming the flag
+	}{
+		{"cluster cidr", func(s *Server) { s.ClusterCIDR = "10.42.0.0/33" }, "--cluster-cidr"},
+		{"cluster cidr word", func(s *Server) { s.ClusterCIDR = "pods" }, "--cluster-cidr \"pods\" is not a CIDR"},
+		{"host bits", func(s *Server) { s.ServiceCIDR = "10.43.0.1/16" }, "did you mean 10.43.0.0/16"},
+		{"overlap", func(s *Server) { s.ServiceCIDR = "10.42.128.0/17"; s.ClusterDNS = "10.42.128.10" }, "overlap"},
+		{"dns outside", func(s *Server) { s.ClusterDNS = "10.44.0.10" }, "--cluster-dns 10.44.0.10 is outside"},
+		{"dns not ip", func(s *Server) { s.ClusterDNS = "dns" }, "--cluster-dns"},
+		{"bind", func(s *Server) { s.BindAddress = "1.2.3" }, "--bind-address"},
+		{"advertise", func(s *Server) { s.AdvertiseAddress = "300.1.1.1" }, "--advertise-address"},
+		{"advertise loopback", func(s *Server) { s.AdvertiseAddress = "127.0.0.1" }, "loopback"},
+		{"port", func(s *Server) { s.HTTPSPort = 70000 }, "--https-listen-port"},
+		{"san", func(s *Server) { s.TLSSANs = []string{"bad_name!"} }, "--tls-san"},
+		{"domain", func(s *Server) { s.ClusterDomain = "Cluster Local" }, "--cluster-domain"},
+		{"mode", func(s *Server) { s.KubeconfigMode = "0999" }, "--write-kubeconfig-mode"},
+		{"arg", func(s *Server) { s.APIServerArgs = []string{"=x"} }, "--kube-apiserver-arg"},
+		{"token", func(s *Server) { s.Token = "a b" }, "--token"},
+		{"data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewServer()
+			c.mutate(&s)
+			err := s.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestValidateNormalises(t *testing.T) {
+	s := NewServer()
+	s.DataDir = "relative/dir"
+	s.TLSSANs = []string{"a.example.com,10.0.0.1", " b.example.com "}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.DataDir, "/") {
+		t.Fatalf("data dir not made absolute: %s", s.DataDir)
+	}
+	want := []string{"a.example.com", "10.0.0.1", "b.example.com"}
+	if !reflect.DeepEqual(s.TLSSANs, want) {
+		t.Fatalf("SANs %v, want %v", s.TLSSANs, want)
+	}
+}
+
+func TestLoopbackHostFollowsBindAddress(t *testing.T) {
+	s := NewServer()
+	s.BindAddress = "198.18.0.11"
+	s.HTTPSPort = 7443
+	if got := s.APIServerURL(); got != "https://198.18.0.11:7443" {
+		t.Fatalf("APIServerURL %s", got)
+	}
+	s.BindAddress = "::"
+	if got := s.LoopbackHost(); got != "127.0.0.1" {
+		t.Fatalf("LoopbackHost for :: is %s", got)
+	}
+}
+
+func TestParseFileMode(t *testing.T) {
+	for in, want := range map[string]uint32{"0600": 0o600, "644": 0o644, "0640": 0o640} {
+		m, err := ParseFileMode(in)
+		if err != nil || uint32(m) != want {
+			t.Errorf("ParseFileMode(%q) = %o, %v", in, m, err)
+		}
+	}
+	for _, bad := range []string{"", "rw", "0800", "01777"} {
+		if _, err := ParseFileMode(bad); err == nil {
+			t.Errorf("ParseFileMode(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMergeArgs(t *testing.T) {
+	defaults := []Arg{{"profiling", "false"}, {"secure-port", "6443"}, {"v", "0"}}
+	got := MergeArgs(defaults, []string{"v=4", "--enable-admission-plugins=A,B", "audit-log-path=/x", "audit-log-path=/y", "anonymous-auth"})
+	want := []string{
+		"--profiling=false", "--secure-port=6443",
+		"--v=4", "--enable-admission-plugins=A,B", "--audit-log-path=/x", "--audit-log-path=/y", "--anonymous-auth=true",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+}

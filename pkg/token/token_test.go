@@ -1,0 +1,108 @@
+package token
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var hashA = HashCA([]byte("ca A"))
+var hashB = HashCA([]byte("ca B"))
+
+func TestParseForms(t *testing.T) {
+	full := "K10" + hashA + "::server:s3cret"
+	tok, err := Parse(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.CAHash != hashA || tok.User != "server" || tok.Password != "s3cret" {
+		t.Fatalf("parsed %+v", tok)
+	}
+	if tok.String() != full {
+		t.Fatalf("round trip: %q != %q", tok.String(), full)
+	}
+	short, err := Parse("s3cret")
+	if err != nil || short.Password != "s3cret" || short.CAHash != "" {
+		t.Fatalf("short token: %+v %v", short, err)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, bad := range []string{
+		"",
+		"has space",
+		"K10abc::server:x", // hash too short
+		"K10" + strings.Repeat("z", 64) + "::server:x", // not hex
+		"K10" + hashA + "::nosecret",
+		"K10" + hashA + "::server:",
+	} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted a bad token", bad)
+		}
+	}
+}
+
+func TestEnsureCreatesThenReuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	first, err := Ensure(path, "", hashA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Password) != 32 {
+		t.Fatalf("generated secret %q", first.Password)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v, want 0600", st.Mode().Perm())
+	}
+	again, err := Ensure(path, "", hashA)
+	if err != nil || again != first {
+		t.Fatalf("restart changed the token: %+v -> %+v (%v)", first, again, err)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.TrimSpace(string(data)) != first.String() {
+		t.Fatalf("file holds %q", data)
+	}
+}
+
+func TestEnsureGivenToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	tok, err := Ensure(path, "mysecret", hashA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Password != "mysecret" || tok.CAHash != hashA {
+		t.Fatalf("got %+v", tok)
+	}
+	// The full form of the same token is accepted.
+	if _, err := Ensure(path, tok.String(), hashA); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnsureRefusesOtherToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if _, err := Ensure(path, "one", hashA); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	if _, err := Ensure(path, "two", hashA); err == nil {
+		t.Fatal("a different --token was accepted")
+	}
+	if _, err := Ensure(path, "K10"+hashB+"::server:one", hashA); err == nil {
+		t.Fatal("a token pinning another CA was accepted")
+	}
+	after, _ := os.ReadFile(path)
+	if string(before) != string(after) {
+		t.Fatal("token file changed on bad input")
+	}
+}
+
+func TestEnsureCorruptFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(path, []byte("K10"+hashA+"::broken\n"), 0o600)
+	if _, err := Ensure(path, "", hashA); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("corrupt token file: %v", err)
+	}
+}

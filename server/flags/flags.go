@@ -1,0 +1,106 @@
+// Package flags renders the command lines kite gives the upstream control
+// plane components: kite's defaults, then the user's pass-through flags,
+// which replace a default of the same name.
+package flags
+
+import (
+	"path/filepath"
+	"strconv"
+
+	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/server/pki"
+)
+
+// Inputs are the values decided at start rather than configured.
+type Inputs struct {
+	AdvertiseIP                 string
+	EtcdEndpoint                string // kine's socket
+	SchedulerKubeconfig         string
+	ControllerManagerKubeconfig string
+}
+
+// APIServer returns kube-apiserver's flags.
+func APIServer(cfg *config.Server, in Inputs) []string {
+	p := pki.PKI{Dir: cfg.TLSDir()}
+	issuer := "https://kubernetes.default.svc." + cfg.ClusterDomain
+	return config.MergeArgs([]config.Arg{
+		{Name: "advertise-address", Value: in.AdvertiseIP},
+		{Name: "bind-address", Value: cfg.BindAddress},
+		{Name: "secure-port", Value: strconv.Itoa(cfg.HTTPSPort)},
+		{Name: "allow-privileged", Value: "true"},
+		{Name: "anonymous-auth", Value: "false"},
+		{Name: "authorization-mode", Value: "Node,RBAC"},
+		{Name: "enable-admission-plugins", Value: "NodeRestriction"},
+		{Name: "client-ca-file", Value: p.Cert(pki.ClientCA)},
+		{Name: "tls-cert-file", Value: p.Cert(pki.APIServerServing)},
+		{Name: "tls-private-key-file", Value: p.Key(pki.APIServerServing)},
+		{Name: "cert-dir", Value: filepath.Join(cfg.TLSDir(), "temporary-certs")},
+		{Name: "etcd-servers", Value: in.EtcdEndpoint},
+		{Name: "storage-backend", Value: "etcd3"},
+		{Name: "kubelet-certificate-authority", Value: p.Cert(pki.ServerCA)},
+		{Name: "kubelet-client-certificate", Value: p.Cert(pki.APIServerKubelet)},
+		{Name: "kubelet-client-key", Value: p.Key(pki.APIServerKubelet)},
+		{Name: "kubelet-preferred-address-types", Value: "InternalIP,ExternalIP,Hostname"},
+		{Name: "proxy-client-cert-file", Value: p.Cert(pki.AuthProxy)},
+		{Name: "proxy-client-key-file", Value: p.Key(pki.AuthProxy)},
+		{Name: "requestheader-client-ca-file", Value: p.Cert(pki.RequestHeaderCA)},
+		{Name: "requestheader-allowed-names", Value: pki.AuthProxyUser},
+		{Name: "requestheader-extra-headers-prefix", Value: "X-Remote-Extra-"},
+		{Name: "requestheader-group-headers", Value: "X-Remote-Group"},
+		{Name: "requestheader-username-headers", Value: "X-Remote-User"},
+		{Name: "service-account-issuer", Value: issuer},
+		{Name: "api-audiences", Value: issuer},
+		{Name: "service-account-key-file", Value: p.ServiceAccountKeyFile()},
+		{Name: "service-account-signing-key-file", Value: p.ServiceAccountKeyFile()},
+		{Name: "service-cluster-ip-range", Value: cfg.ServiceCIDR},
+		{Name: "service-node-port-range", Value: "30000-32767"},
+		{Name: "profiling", Value: "false"},
+	}, cfg.APIServerArgs)
+}
+
+// Scheduler returns kube-scheduler's flags.
+func Scheduler(cfg *config.Server, in Inputs) []string {
+	return config.MergeArgs([]config.Arg{
+		{Name: "kubeconfig", Value: in.SchedulerKubeconfig},
+		{Name: "authentication-kubeconfig", Value: in.SchedulerKubeconfig},
+		{Name: "authorization-kubeconfig", Value: in.SchedulerKubeconfig},
+		{Name: "bind-address", Value: "127.0.0.1"},
+		{Name: "secure-port", Value: strconv.Itoa(config.SchedulerPort)},
+		{Name: "leader-elect", Value: "false"},
+		{Name: "profiling", Value: "false"},
+	}, cfg.SchedulerArgs)
+}
+
+// ControllerManager returns kube-controller-manager's flags.
+func ControllerManager(cfg *config.Server, in Inputs) []string {
+	p := pki.PKI{Dir: cfg.TLSDir()}
+	kc := in.ControllerManagerKubeconfig
+	return config.MergeArgs([]config.Arg{
+		{Name: "kubeconfig", Value: kc},
+		{Name: "authentication-kubeconfig", Value: kc},
+		{Name: "authorization-kubeconfig", Value: kc},
+		{Name: "bind-address", Value: "127.0.0.1"},
+		{Name: "secure-port", Value: strconv.Itoa(config.ControllerManagerPort)},
+		{Name: "leader-elect", Value: "false"},
+		{Name: "profiling", Value: "false"},
+		{Name: "controllers", Value: "*,tokencleaner"},
+		{Name: "use-service-account-credentials", Value: "true"},
+		{Name: "allocate-node-cidrs", Value: "true"},
+		{Name: "cluster-cidr", Value: cfg.ClusterCIDR},
+		{Name: "service-cluster-ip-range", Value: cfg.ServiceCIDR},
+		{Name: "configure-cloud-routes", Value: "false"},
+		{Name: "root-ca-file", Value: p.Cert(pki.ServerCA)},
+		{Name: "service-account-private-key-file", Value: p.ServiceAccountKeyFile()},
+		// CSR signers: client certificates from the client CA (which the API
+		// server trusts), kubelet serving certificates from the server CA
+		// (which the API server checks kubelets against).
+		{Name: "cluster-signing-kube-apiserver-client-cert-file", Value: p.Cert(pki.ClientCA)},
+		{Name: "cluster-signing-kube-apiserver-client-key-file", Value: p.Key(pki.ClientCA)},
+		{Name: "cluster-signing-kubelet-client-cert-file", Value: p.Cert(pki.ClientCA)},
+		{Name: "cluster-signing-kubelet-client-key-file", Value: p.Key(pki.ClientCA)},
+		{Name: "cluster-signing-kubelet-serving-cert-file", Value: p.Cert(pki.ServerCA)},
+		{Name: "cluster-signing-kubelet-serving-key-file", Value: p.Key(pki.ServerCA)},
+		{Name: "cluster-signing-legacy-unknown-cert-file", Value: p.Cert(pki.ServerCA)},
+		{Name: "cluster-signing-legacy-unknown-key-file", Value: p.Key(pki.ServerCA)},
+	}, cfg.ControllerManagerArgs)
+}

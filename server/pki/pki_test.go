@@ -1,0 +1,237 @@
+package pki
+
+import (
+	"crypto/x509"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func testSANs(extra ...string) SANs {
+	return APIServerSANs(SANInput{
+		Hostname:      "Edge-1",
+		NodeIPs:       []net.IP{net.ParseIP("198.18.0.11")},
+		ServiceIP:     net.ParseIP("10.43.0.1"),
+		ClusterDomain: "cluster.local",
+		Extra:         extra,
+	})
+}
+
+// snapshot returns the content of every file in dir.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+func loadCert(t *testing.T, p PKI, name string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(p.Cert(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseCert(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func pool(t *testing.T, p PKI, ca string) *x509.CertPool {
+	cp := x509.NewCertPool()
+	cp.AddCert(loadCert(t, p, ca))
+	return cp
+}
+
+func TestEnsureMakesAWorkingPKI(t *testing.T) {
+	p := PKI{Dir: filepath.Join(t.TempDir(), "tls")}
+	if err := p.Ensure(testSANs("kite.example.com", "203.0.113.7"), now); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every private key is 0600, every file exists.
+	for _, name := range []string{ServerCA, ClientCA, RequestHeaderCA, APIServerServing, Admin, ControllerManager, Scheduler, APIServerKubelet, AuthProxy} {
+		st, err := os.Stat(p.Key(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", p.Key(name), st.Mode().Perm())
+		}
+		if _, err := os.Stat(p.Cert(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(p.ServiceAccountKeyFile()); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("service account key: %v %v", st, err)
+	}
+
+	// The serving certificate verifies for every name a client may use.
+	serving := loadCert(t, p, APIServerServing)
+	for _, name := range []string{"edge-1", "localhost", "kubernetes", "kubernetes.default.svc.cluster.local", "kite.example.com", "127.0.0.1", "198.18.0.11", "10.43.0.1", "203.0.113.7"} {
+		_, err := serving.Verify(x509.VerifyOptions{
+			DNSName:     name,
+			Roots:       pool(t, p, ServerCA),
+			CurrentTime: now,
+			KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		})
+		if err != nil {
+			t.Errorf("serving certificate does not verify for %s: %v", name, err)
+		}
+	}
+
+	// Client certificates verify against the client CA, with the identities
+	// RBAC and the API server rely on.
+	idents := map[string][2]string{
+		Admin:             {"system:admin", "system:masters"},
+		ControllerManager: {"system:kube-controller-manager", ""},
+		Scheduler:         {"system:kube-scheduler", ""},
+		APIServerKubelet:  {"system:kube-apiserver", "system:masters"},
+	}
+	for name, id := range idents {
+		c := loadCert(t, p, name)
+		if _, err := c.Verify(x509.VerifyOptions{Roots: pool(t, p, ClientCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if c.Subject.CommonName != id[0] || strings.Join(c.Subject.Organization, ",") != id[1] {
+			t.Errorf("%s subject %v", name, c.Subject)
+		}
+	}
+	proxy := loadCert(t, p, AuthProxy)
+	if _, err := proxy.Verify(x509.VerifyOptions{Roots: pool(t, p, RequestHeaderCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("auth proxy: %v", err)
+	}
+	if _, err := proxy.Verify(x509.VerifyOptions{Roots: pool(t, p, ClientCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("the front proxy certificate must not be trusted as a plain client")
+	}
+}
+
+func TestEnsureReusesOnRestart(t *testing.T) {
+	p := PKI{Dir: t.TempDir()}
+	if err := p.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, p.Dir)
+	if err := p.Ensure(testSANs(), now.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, p.Dir)
+	for name, content := range before {
+		if after[name] != content {
+			t.Errorf("%s changed on restart", name)
+		}
+	}
+}
+
+func TestNewSANReissuesOnlyTheServingCert(t *testing.T) {
+	p := PKI{Dir: t.TempDir()}
+	if err := p.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, p.Dir)
+	if err := p.Ensure(testSANs("new.example.com"), now); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, p.Dir)
+	for name := range before {
+		changed := before[name] != after[name]
+		serving := strings.HasPrefix(name, APIServerServing+".")
+		if changed != serving {
+			t.Errorf("%s changed=%v", name, changed)
+		}
+	}
+	if !strings.Contains(strings.Join(loadCert(t, p, APIServerServing).DNSNames, " "), "new.example.com") {
+		t.Fatal("new SAN missing")
+	}
+}
+
+func TestLeafRenewedNearExpiryWithSameCA(t *testing.T) {
+	p := PKI{Dir: t.TempDir()}
+	if err := p.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	oldAdmin := loadCert(t, p, Admin)
+	oldCA := snapshot(t, p.Dir)[ServerCA+".crt"]
+	later := now.Add(300 * 24 * time.Hour)
+	if err := p.Ensure(testSANs(), later); err != nil {
+		t.Fatal(err)
+	}
+	newAdmin := loadCert(t, p, Admin)
+	if newAdmin.SerialNumber.Cmp(oldAdmin.SerialNumber) == 0 {
+		t.Fatal("certificate 65 days from expiry was not renewed")
+	}
+	if !newAdmin.NotAfter.After(later.Add(300 * 24 * time.Hour)) {
+		t.Fatalf("renewed certificate expires %v", newAdmin.NotAfter)
+	}
+	if snapshot(t, p.Dir)[ServerCA+".crt"] != oldCA {
+		t.Fatal("CA changed on renewal")
+	}
+}
+
+func TestBadFilesAreReportedNotReplaced(t *testing.T) {
+	cases := map[string]func(p PKI){
+		"corrupt CA certificate": func(p PKI) { os.WriteFile(p.Cert(ServerCA), []byte("garbage"), 0o644) },
+		"corrupt leaf key": func(p PKI) {
+			os.WriteFile(p.Key(Admin), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600)
+		},
+		"missing key":    func(p PKI) { os.Remove(p.Key(Scheduler)) },
+		"mismatched key": func(p PKI) { b, _ := os.ReadFile(p.Key(ClientCA)); os.WriteFile(p.Key(Admin), b, 0o600) },
+		"corrupt SA key": func(p PKI) { os.WriteFile(p.ServiceAccountKeyFile(), []byte("x"), 0o600) },
+	}
+	for name, breakIt := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := PKI{Dir: t.TempDir()}
+			if err := p.Ensure(testSANs(), now); err != nil {
+				t.Fatal(err)
+			}
+			breakIt(p)
+			before := snapshot(t, p.Dir)
+			err := p.Ensure(testSANs(), now)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if _, ok := err.(*PKIError); !ok || !strings.Contains(err.Error(), p.Dir) || !strings.Contains(err.Error(), "restore") {
+				t.Fatalf("error does not name the file and the fix: %v", err)
+			}
+			after := snapshot(t, p.Dir)
+			if len(after) != len(before) {
+				t.Fatalf("files added or removed: %d -> %d", len(before), len(after))
+			}
+			for f, c := range before {
+				if after[f] != c {
+					t.Errorf("%s rewritten on bad input", f)
+				}
+			}
+		})
+	}
+}
+
+func TestSANsDeduplicated(t *testing.T) {
+	s := APIServerSANs(SANInput{Hostname: "kubernetes", NodeIPs: []net.IP{net.ParseIP("127.0.0.1")}, ClusterDomain: "cluster.local", Extra: []string{"127.0.0.1", "kubernetes"}})
+	seen := map[string]bool{}
+	for _, n := range s.DNSNames {
+		if seen[n] {
+			t.Errorf("duplicate %s", n)
+		}
+		seen[n] = true
+	}
+	if len(s.IPs) != 2 {
+		t.Errorf("IPs %v", s.IPs)
+	}
+}
