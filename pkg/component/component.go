@@ -1,7 +1,10 @@
 // Package component runs the long-running parts of kite, each with one small
-// lifecycle, in order:
+// lifecycle. Every part is prepared first, then each is run and waited for
+// in order:
 //
-//	Prepare  checks and writes what the part needs; fails fast, starts nothing
+//	Prepare  checks and writes what the part needs; fails fast, starts
+//	         nothing, so bad input of any part stops the start before any
+//	         part runs
 //	Run      does the work until its context is cancelled, then cleans up and
 //	         returns (nil on a requested stop)
 //	Ready    returns once the part serves (Run keeps going meanwhile)
@@ -65,14 +68,16 @@ func (g Group) Run(ctx context.Context, comps ...Component) error {
 
 func (g Group) start(ctx context.Context, comps []Component, started *[]*running, failed chan error) error {
 	for _, c := range comps {
+		if err := c.Prepare(ctx); err != nil {
+			return fmt.Errorf("%s: %w", c.Name(), err)
+		}
+	}
+	for _, c := range comps {
 		if ctx.Err() != nil {
 			return nil
 		}
 		t0 := time.Now()
 		g.Log.Info("starting " + c.Name())
-		if err := c.Prepare(ctx); err != nil {
-			return fmt.Errorf("%s: %w", c.Name(), err)
-		}
 		// Detached from ctx: on a stop, the runner cancels components one at
 		// a time in reverse order, so the API server still has its
 		// datastore while it shuts down.

@@ -73,7 +73,7 @@ func TestStartsInOrderStopsInReverse(t *testing.T) {
 	got := ev.get()
 	// run and ready of one component race; check the order that matters.
 	idx := func(s string) int { return slices.Index(got, s) }
-	order := []string{"prepare a", "ready a", "prepare b", "ready b", "all ready", "stopped b", "stopped a"}
+	order := []string{"prepare a", "prepare b", "ready a", "ready b", "all ready", "stopped b", "stopped a"}
 	for i := 1; i < len(order); i++ {
 		if idx(order[i-1]) < 0 || idx(order[i]) < 0 || idx(order[i-1]) > idx(order[i]) {
 			t.Fatalf("want %q before %q; events %v", order[i-1], order[i], got)
@@ -81,7 +81,7 @@ func TestStartsInOrderStopsInReverse(t *testing.T) {
 	}
 }
 
-func TestPrepareFailureStopsStartedOnes(t *testing.T) {
+func TestPrepareFailureRunsNothing(t *testing.T) {
 	ev := &events{}
 	g := Group{Log: quiet, OnReady: func() { t.Error("OnReady called after a failure") }}
 	err := g.Run(context.Background(), &fake{name: "a", log: ev}, &fake{name: "b", log: ev, prepareErr: errors.New("port busy")}, &fake{name: "c", log: ev})
@@ -89,7 +89,7 @@ func TestPrepareFailureStopsStartedOnes(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	got := ev.get()
-	if !slices.Contains(got, "stopped a") || slices.Contains(got, "prepare c") {
+	if slices.Contains(got, "run a") || slices.Contains(got, "prepare c") {
 		t.Fatalf("events %v", got)
 	}
 }
@@ -143,7 +143,7 @@ func TestStopRequestedDuringStartup(t *testing.T) {
 	g := Group{Log: quiet, OnReady: func() { t.Error("OnReady called after a stop request") }}
 	done := make(chan error)
 	go func() { done <- g.Run(ctx, &fake{name: "a", log: ev}, slow, &fake{name: "c", log: ev}) }()
-	for !slices.Contains(ev.get(), "prepare slow") {
+	for !slices.Contains(ev.get(), "run slow") {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
@@ -151,7 +151,7 @@ func TestStopRequestedDuringStartup(t *testing.T) {
 		t.Fatalf("a requested stop returned %v", err)
 	}
 	got := ev.get()
-	if !slices.Contains(got, "stopped a") || !slices.Contains(got, "stopped slow") || slices.Contains(got, "prepare c") {
+	if !slices.Contains(got, "stopped a") || !slices.Contains(got, "stopped slow") || slices.Contains(got, "run c") {
 		t.Fatalf("events %v", got)
 	}
 }

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kite-project/kite/pkg/cliflags"
+	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/version"
+	"github.com/kite-project/kite/server"
+)
+
+func newApp() *cli.App {
+	cli.VersionPrinter = func(*cli.Context) { fmt.Println(version.String()) }
+	return &cli.App{
+		Name:    "kite",
+		Usage:   "a whole Kubernetes cluster in one binary",
+		Version: version.Version,
+		// Pass-through flags carry commas of their own (e.g.
+		// --kube-apiserver-arg=enable-admission-plugins=A,B).
+		DisableSliceFlagSeparator: true,
+		OnUsageError:              usageError,
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(os.Stderr, "kite: error: no command %q; see 'kite --help'\n", name)
+			os.Exit(1)
+		},
+		Commands: []*cli.Command{
+			serverCommand(),
+			{
+				Name:            "kubectl",
+				Usage:           "run kubectl against this cluster (uses " + config.DefaultKubeconfig + " unless KUBECONFIG is set)",
+				SkipFlagParsing: true,
+				Action: func(c *cli.Context) error {
+					os.Exit(runKubectl(c.Args().Slice()))
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// usageError turns urfave's usage errors (unknown flag, bad value) into one
+// line naming the fix, instead of a page of help.
+func usageError(c *cli.Context, err error, _ bool) error {
+	cmd := "kite"
+	if c.Command != nil && c.Command.Name != "" {
+		cmd += " " + c.Command.Name
+	}
+	return fmt.Errorf("%v; see '%s --help'", err, cmd)
+}
+
+func serverCommand() *cli.Command {
+	cfg := config.NewServer()
+	return &cli.Command{
+		Name:         "server",
+		Usage:        "run the control plane (API server, scheduler, controller-manager, datastore)",
+		Flags:        cliflags.Server(&cfg),
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				return fmt.Errorf("unexpected argument %q; kite server takes only flags, see 'kite server --help'", c.Args().First())
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kite")
+			log.Info("starting kite server", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", cfg.DataDir)
+			if err := server.Run(ctx, cfg, log); err != nil {
+				return err
+			}
+			log.Info("kite server stopped")
+			return nil
+		},
+	}
+}

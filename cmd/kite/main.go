@@ -1,0 +1,20 @@
+// Command kite is a whole Kubernetes cluster in one binary. It is also
+// kubectl when run through a link of that name.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+func main() {
+	switch filepath.Base(os.Args[0]) {
+	case "kubectl":
+		os.Exit(runKubectl(os.Args[1:]))
+	}
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "kite: error: %v\n", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,66 @@
+// Package controllermanager runs the upstream kube-controller-manager in the
+// kite process.
+package controllermanager
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	"k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
+
+	"github.com/kite-project/kite/server/health"
+)
+
+// ControllerManager is the kube-controller-manager component.
+type ControllerManager struct {
+	Args []string // flags, as on the kube-controller-manager command line
+
+	opts *options.KubeControllerManagerOptions
+}
+
+func (c *ControllerManager) Name() string { return "kube-controller-manager" }
+
+func (c *ControllerManager) Prepare(context.Context) error {
+	opts, err := options.NewKubeControllerManagerOptions()
+	if err != nil {
+		return err
+	}
+	named := opts.Flags(app.KnownControllers(), app.ControllersDisabledByDefault(), app.ControllerAliases())
+	opts.ParsedFlags = &named
+	fs := pflag.NewFlagSet("kube-controller-manager", pflag.ContinueOnError)
+	for _, f := range named.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	if err := fs.Parse(c.Args); err != nil {
+		return fmt.Errorf("%w (check --kube-controller-manager-arg)", err)
+	}
+	// It watches every API, deprecated ones included, on purpose.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+	c.opts = opts
+	return opts.ComponentGlobalsRegistry.Set()
+}
+
+func (c *ControllerManager) Run(ctx context.Context) error {
+	cfg, err := c.opts.Config(ctx, app.KnownControllers(), app.ControllersDisabledByDefault(), app.ControllerAliases())
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx, cfg.Complete())
+}
+
+func (c *ControllerManager) Ready(ctx context.Context) error {
+	port := c.opts.SecureServing.BindPort
+	if port == 0 {
+		return nil
+	}
+	host := "127.0.0.1"
+	if ip := c.opts.SecureServing.BindAddress; ip != nil && !ip.IsUnspecified() {
+		host = ip.String()
+	}
+	return health.WaitOK(ctx, health.LoopbackClient(), "https://"+net.JoinHostPort(host, strconv.Itoa(port))+"/healthz")
+}

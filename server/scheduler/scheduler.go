@@ -1,0 +1,70 @@
+// Package scheduler runs the upstream kube-scheduler in the kite process.
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/spf13/pflag"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+
+	"github.com/kite-project/kite/server/health"
+)
+
+// Scheduler is the kube-scheduler component.
+type Scheduler struct {
+	Args []string // flags, as on the kube-scheduler command line
+
+	opts    *options.Options
+	started chan struct{}
+}
+
+func (s *Scheduler) Name() string { return "kube-scheduler" }
+
+func (s *Scheduler) Prepare(context.Context) error {
+	s.opts = options.NewOptions()
+	fs := pflag.NewFlagSet("kube-scheduler", pflag.ContinueOnError)
+	for _, f := range s.opts.Flags.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	if err := fs.Parse(s.Args); err != nil {
+		return fmt.Errorf("%w (check --kube-scheduler-arg)", err)
+	}
+	s.started = make(chan struct{})
+	return s.opts.ComponentGlobalsRegistry.Set()
+}
+
+func (s *Scheduler) Run(ctx context.Context) error {
+	cc, sched, err := app.Setup(ctx, s.opts)
+	if err != nil {
+		return err
+	}
+	close(s.started)
+	err = app.Run(ctx, cc, sched)
+	if ctx.Err() != nil {
+		return nil // Run always ends in an error; after a stop request that is expected
+	}
+	return err
+}
+
+// Ready waits for the scheduler to be set up and, when it serves, for its
+// health endpoint.
+func (s *Scheduler) Ready(ctx context.Context) error {
+	select {
+	case <-s.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	port := s.opts.SecureServing.BindPort
+	if port == 0 {
+		return nil
+	}
+	host := "127.0.0.1"
+	if ip := s.opts.SecureServing.BindAddress; ip != nil && !ip.IsUnspecified() {
+		host = ip.String()
+	}
+	return health.WaitOK(ctx, health.LoopbackClient(), "https://"+net.JoinHostPort(host, strconv.Itoa(port))+"/healthz")
+}

@@ -1,0 +1,218 @@
+// Package server runs the Kubernetes control plane of `kite server`: the
+// datastore, kube-apiserver, kube-scheduler and kube-controller-manager, in
+// this process, in that order.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+
+	"github.com/kite-project/kite/datastore/kine"
+	"github.com/kite-project/kite/pkg/component"
+	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/kubeconfig"
+	"github.com/kite-project/kite/pkg/lock"
+	"github.com/kite-project/kite/pkg/token"
+	"github.com/kite-project/kite/server/apiserver"
+	"github.com/kite-project/kite/server/controllermanager"
+	"github.com/kite-project/kite/server/flags"
+	"github.com/kite-project/kite/server/health"
+	"github.com/kite-project/kite/server/pki"
+	"github.com/kite-project/kite/server/scheduler"
+)
+
+// Run starts the control plane described by cfg (already validated) and
+// keeps it running until ctx is cancelled. Every check that can fail on bad
+// input runs before anything is written.
+func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
+	started := time.Now()
+	if err := os.MkdirAll(cfg.ServerDir(), 0o700); err != nil {
+		return fmt.Errorf("cannot create data dir %s: %w; run as root, or pass --data-dir with a folder you can write", cfg.DataDir, unwrapPath(err))
+	}
+	lk, err := lock.Acquire(cfg.DataDir)
+	if errors.Is(err, lock.ErrHeld) {
+		return fmt.Errorf("data dir %s is in use by another kite process; stop that one first, or give this one its own --data-dir", cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
+	if err := checkWritable(cfg.ServerDir()); err != nil {
+		return err
+	}
+
+	advertiseIP, err := nodeIP(cfg)
+	if err != nil {
+		return err
+	}
+	listener, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer listener.Close()
+
+	log.Info("checking certificates", "dir", cfg.TLSDir())
+	p := pki.PKI{Dir: cfg.TLSDir()}
+	if err := p.Ensure(apiServerSANs(cfg, advertiseIP), time.Now()); err != nil {
+		return fmt.Errorf("server PKI: %w", err)
+	}
+	caPEM, err := os.ReadFile(p.Cert(pki.ServerCA))
+	if err != nil {
+		return err
+	}
+	if _, err := token.Ensure(cfg.TokenFile(), cfg.Token, token.HashCA(caPEM)); err != nil {
+		return err
+	}
+
+	in := flags.Inputs{
+		AdvertiseIP:                 advertiseIP.String(),
+		SchedulerKubeconfig:         filepath.Join(cfg.CredDir(), "scheduler.kubeconfig"),
+		ControllerManagerKubeconfig: filepath.Join(cfg.CredDir(), "controller-manager.kubeconfig"),
+	}
+	if err := writeKubeconfigs(cfg, p, in); err != nil {
+		return err
+	}
+	readyClient, err := adminClient(p)
+	if err != nil {
+		return err
+	}
+
+	datastore := kine.New(cfg.ServerDir())
+	in.EtcdEndpoint = datastore.Endpoint()
+	group := component.Group{
+		Log: log,
+		OnReady: func() {
+			log.Info("kite server is ready", "took", time.Since(started).Round(time.Millisecond),
+				"kubeconfig", cfg.WriteKubeconfig, "try", "kite kubectl get nodes")
+		},
+	}
+	return group.Run(ctx,
+		datastore,
+		&apiserver.APIServer{
+			Args:        flags.APIServer(&cfg, in),
+			Listener:    listener,
+			ReadyURL:    cfg.APIServerURL() + "/readyz",
+			ReadyClient: readyClient,
+		},
+		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
+		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
+	)
+}
+
+// checkWritable makes sure files can be written in dir: a read-only file
+// system must fail here, with a clear message, not halfway through start.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w; run as root, or pass --data-dir with a folder you can write", dir, unwrapPath(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// nodeIP is the address the API server advertises to the cluster.
+func nodeIP(cfg config.Server) (net.IP, error) {
+	if cfg.AdvertiseAddress != "" {
+		return net.ParseIP(cfg.AdvertiseAddress), nil
+	}
+	ip, err := utilnet.ChooseHostInterface()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find this node's IP address (%v); pass --advertise-address with an IP of this host", err)
+	}
+	return ip, nil
+}
+
+// listen binds the API server's port now, so a busy port fails the start
+// before any file is written.
+func listen(cfg config.Server) (net.Listener, error) {
+	addr := net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPSPort))
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("port %d on %s is already in use by another program; stop it, or pass --https-listen-port with a free port", cfg.HTTPSPort, cfg.BindAddress)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w; check --bind-address and --https-listen-port", addr, err)
+	}
+	return ln, nil
+}
+
+func apiServerSANs(cfg config.Server, advertiseIP net.IP) pki.SANs {
+	hostname, _ := os.Hostname()
+	nodeIPs := []net.IP{advertiseIP}
+	if bind := net.ParseIP(cfg.BindAddress); !bind.IsUnspecified() {
+		nodeIPs = append(nodeIPs, bind)
+	}
+	serviceIP, _ := cfg.ServiceAPIServerIP()
+	return pki.APIServerSANs(pki.SANInput{
+		Hostname:      hostname,
+		NodeIPs:       nodeIPs,
+		ServiceIP:     serviceIP,
+		ClusterDomain: cfg.ClusterDomain,
+		Extra:         cfg.TLSSANs,
+	})
+}
+
+func writeKubeconfigs(cfg config.Server, p pki.PKI, in flags.Inputs) error {
+	if err := os.MkdirAll(cfg.CredDir(), 0o700); err != nil {
+		return err
+	}
+	url := cfg.APIServerURL()
+	for path, name := range map[string]string{
+		in.SchedulerKubeconfig:         pki.Scheduler,
+		in.ControllerManagerKubeconfig: pki.ControllerManager,
+	} {
+		kc, err := kubeconfig.FromFiles(url, p.Cert(pki.ServerCA), p.Cert(name), p.Key(name))
+		if err != nil {
+			return err
+		}
+		if err := kc.Write(path, 0o600); err != nil {
+			return err
+		}
+	}
+	admin, err := kubeconfig.FromFiles(url, p.Cert(pki.ServerCA), p.Cert(pki.Admin), p.Key(pki.Admin))
+	if err != nil {
+		return err
+	}
+	mode, _ := config.ParseFileMode(cfg.KubeconfigMode)
+	if err := admin.Write(cfg.WriteKubeconfig, mode); err != nil {
+		return fmt.Errorf("write admin kubeconfig: %w; pass --write-kubeconfig with a path you can write", err)
+	}
+	return nil
+}
+
+// adminClient is the client that polls /readyz: anonymous requests are
+// refused, so it presents the admin certificate.
+func adminClient(p pki.PKI) (*http.Client, error) {
+	cert, err := tls.LoadX509KeyPair(p.Cert(pki.Admin), p.Key(pki.Admin))
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(p.Cert(pki.ServerCA))
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	return health.Client(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}), nil
+}

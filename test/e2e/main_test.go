@@ -1,0 +1,222 @@
+// Package e2e drives the built kite binary as a user would, inside a
+// network namespace of the test's own with no route off the machine.
+//
+// Needs root. The binary is built once with scripts/build, or taken from
+// KITE_BIN.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	kiteBin string
+	theLab  *lab
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: these tests need root (network namespaces, mounts); run them as root")
+		return 1
+	}
+	kiteBin = os.Getenv("KITE_BIN")
+	if kiteBin == "" {
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		kiteBin = filepath.Join(root, "bin", "kite")
+		build := exec.Command(filepath.Join(root, "scripts", "build"), kiteBin)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: build failed:", err)
+			return 1
+		}
+	}
+	var err error
+	if theLab, err = newLab(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: cannot make the test network:", err)
+		return 1
+	}
+	defer theLab.close()
+	return m.Run()
+}
+
+// server is one `kite server` process of a test.
+type server struct {
+	t          *testing.T
+	dataDir    string
+	kubeconfig string
+	cmd        *exec.Cmd
+	stderr     *syncBuffer
+	exited     chan struct{}
+	exitErr    error
+}
+
+// syncBuffer collects a process's stderr while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServer starts kite server on dataDir and returns at once.
+func startServer(t *testing.T, dataDir, kubeconfig string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"server", "--data-dir", dataDir, "--write-kubeconfig", kubeconfig}, extra...)
+	s := &server{t: t, dataDir: dataDir, kubeconfig: kubeconfig, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	s.cmd = theLab.command(kiteBin, args...)
+	s.cmd.Stderr = s.stderr
+	s.cmd.Stdout = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.exitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		s.stop(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("kite server output (last 6000 bytes):\n%s", tail(s.stderr.String(), 6000))
+		}
+	})
+	return s
+}
+
+// waitReady waits for the server's final ready line.
+func (s *server) waitReady() {
+	s.t.Helper()
+	deadline := time.After(5 * time.Minute)
+	for !strings.Contains(s.stderr.String(), "kite server is ready") {
+		select {
+		case <-s.exited:
+			s.t.Fatalf("kite server exited before it was ready (%v):\n%s", s.exitErr, tail(s.stderr.String(), 6000))
+		case <-deadline:
+			s.t.Fatalf("kite server not ready after 5 minutes:\n%s", tail(s.stderr.String(), 6000))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends sig and waits for the process to end; it returns the exit code.
+func (s *server) stop(sig syscall.Signal) int {
+	select {
+	case <-s.exited:
+	default:
+		s.cmd.Process.Signal(sig)
+		select {
+		case <-s.exited:
+		case <-time.After(2 * time.Minute):
+			s.cmd.Process.Kill()
+			<-s.exited
+			s.t.Errorf("kite server ignored %v for 2 minutes", sig)
+		}
+	}
+	return s.cmd.ProcessState.ExitCode()
+}
+
+// kubectl runs `kite kubectl` against the server and returns its stdout.
+func (s *server) kubectl(args ...string) (string, error) {
+	cmd := theLab.command(kiteBin, append([]string{"kubectl"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+func (s *server) mustKubectl(args ...string) string {
+	s.t.Helper()
+	out, err := s.kubectl(args...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// eventually retries check until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var err error
+	for {
+		if err = check(); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: still failing after %v: %v", what, timeout, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// runKite runs kite to completion in the lab and returns its exit code and
+// combined output. It is for commands expected to end by themselves.
+func runKite(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := theLab.command(kiteBin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("kite %s did not end within 2 minutes:\n%s", strings.Join(args, " "), out.String())
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// listening returns the TCP ports listened on in the lab's node namespace.
+func listening(t *testing.T) string {
+	t.Helper()
+	out, err := theLab.command("ss", "-Hltn").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	return string(out)
+}

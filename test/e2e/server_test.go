@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestServerLifecycle is a user's first hour: start, use the API, see the
+// controller-manager and the scheduler work, stop, start again, find the
+// objects and the CA unchanged. Bad input that needs a running or an
+// initialised server is tried on the way.
+func TestServerLifecycle(t *testing.T) {
+	dataDir := t.TempDir()
+	kubeconfig := filepath.Join(t.TempDir(), "etc", "kite.yaml")
+	srv := startServer(t, dataDir, kubeconfig)
+	srv.waitReady()
+
+	for _, f := range []string{
+		"server/token", "server/tls/server-ca.key", "server/tls/client-ca.key",
+		"server/tls/request-header-ca.key", "server/tls/service-account.key",
+		"server/tls/client-admin.key", "server/tls/serving-kube-apiserver.key",
+	} {
+		assertMode(t, filepath.Join(dataDir, f), 0o600)
+	}
+	assertMode(t, kubeconfig, 0o600)
+	if _, err := os.Stat(filepath.Join(dataDir, "server/db/state.db")); err != nil {
+		t.Fatalf("SQLite database not where documented: %v", err)
+	}
+	token, _ := os.ReadFile(filepath.Join(dataDir, "server/token"))
+	if !strings.HasPrefix(string(token), "K10") || !strings.Contains(string(token), "::server:") {
+		t.Fatalf("token file holds %q, want K10<ca-hash>::server:<secret>", token)
+	}
+
+	if out := srv.mustKubectl("get", "--raw", "/readyz"); strings.TrimSpace(out) != "ok" {
+		t.Fatalf("/readyz: %q", out)
+	}
+	srv.mustKubectl("create", "namespace", "e2e")
+	srv.mustKubectl("-n", "e2e", "create", "configmap", "settings", "--from-literal=color=blue")
+
+	// controller-manager: the service account and root CA controllers fill
+	// every new namespace.
+	eventually(t, 2*time.Minute, "default service account in namespace e2e", func() error {
+		_, err := srv.kubectl("-n", "e2e", "get", "serviceaccount", "default")
+		return err
+	})
+	eventually(t, 2*time.Minute, "kube-root-ca.crt in namespace e2e", func() error {
+		out, err := srv.kubectl("-n", "e2e", "get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}")
+		if err == nil && !strings.Contains(out, "BEGIN CERTIFICATE") {
+			err = fmt.Errorf("no CA in it: %q", out)
+		}
+		return err
+	})
+
+	// scheduler: with no node, a pod cannot be placed, and the scheduler
+	// says so in an event.
+	srv.mustKubectl("-n", "e2e", "run", "waiting", "--image=kite.invalid/none:1", "--image-pull-policy=Never", "--restart=Never")
+	eventually(t, 2*time.Minute, "FailedScheduling event for pod waiting", func() error {
+		out, err := srv.kubectl("-n", "e2e", "get", "events",
+			"--field-selector", "reason=FailedScheduling,involvedObject.name=waiting", "-o", "name")
+		if err == nil && strings.TrimSpace(out) == "" {
+			err = fmt.Errorf("no event yet")
+		}
+		return err
+	})
+
+	t.Run("second server on the same data dir is refused", func(t *testing.T) {
+		before := snapshot(t, filepath.Join(dataDir, "server", "tls"))
+		other := filepath.Join(t.TempDir(), "kite.yaml")
+		code, out := runKite(t, "server", "--data-dir", dataDir, "--write-kubeconfig", other, "--https-listen-port", "7443")
+		assertFailed(t, code, out, "in use by another kite process", "--data-dir")
+		assertUnchanged(t, before, snapshot(t, filepath.Join(dataDir, "server", "tls")))
+		if _, err := os.Stat(other); err == nil {
+			t.Error("the refused server wrote a kubeconfig")
+		}
+	})
+
+	t.Run("port already in use", func(t *testing.T) {
+		code, out := runKite(t, "server", "--data-dir", t.TempDir(), "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"))
+		assertFailed(t, code, out, "port 6443", "already in use", "--https-listen-port")
+	})
+
+	caBefore, err := os.ReadFile(filepath.Join(dataDir, "server/tls/server-ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if code := srv.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	for _, port := range []string{":6443", ":10257", ":10259"} {
+		if l := listening(t); strings.Contains(l, port+" ") {
+			t.Errorf("port %s still listened on after stop:\n%s", port, l)
+		}
+	}
+
+	srv = startServer(t, dataDir, kubeconfig)
+	srv.waitReady()
+	if out := srv.mustKubectl("-n", "e2e", "get", "configmap", "settings", "-o", "jsonpath={.data.color}"); out != "blue" {
+		t.Fatalf("ConfigMap after restart holds %q, want blue", out)
+	}
+	caAfter, _ := os.ReadFile(filepath.Join(dataDir, "server/tls/server-ca.crt"))
+	if string(caAfter) != string(caBefore) {
+		t.Fatal("the server CA changed across a restart")
+	}
+	tokenAfter, _ := os.ReadFile(filepath.Join(dataDir, "server/token"))
+	if string(tokenAfter) != string(token) {
+		t.Fatal("the token changed across a restart")
+	}
+	if code := srv.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d after the second SIGTERM", code)
+	}
+
+	// With the server stopped, nothing else writes the data dir: a refused
+	// start must leave every file of it as it was.
+	for _, c := range []struct {
+		name, file, content string
+	}{
+		{"corrupt CA certificate", "server/tls/server-ca.crt", "not a certificate\n"},
+		{"corrupt serving key", "server/tls/serving-kube-apiserver.key", "-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dataDir, c.file)
+			good, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(c.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			defer os.WriteFile(path, good, 0o600)
+			before := snapshot(t, dataDir)
+			code, out := runKite(t, "server", "--data-dir", dataDir, "--write-kubeconfig", kubeconfig)
+			assertFailed(t, code, out, path, "restore")
+			assertUnchanged(t, before, snapshot(t, dataDir))
+		})
+	}
+}
+
+// TestBadInput: each mistake gets one clear error and a non-zero exit, and
+// the data dir is not touched.
+func TestBadInput(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown flag", []string{"--no-such-flag"}, []string{"flag provided but not defined: -no-such-flag", "kite server --help"}},
+		{"invalid cluster CIDR", []string{"--cluster-cidr", "10.42.0.0/33"}, []string{"--cluster-cidr", "not a CIDR"}},
+		{"invalid service CIDR", []string{"--service-cidr", "10.43.0.1/16"}, []string{"--service-cidr", "did you mean 10.43.0.0/16"}},
+		{"invalid IP", []string{"--advertise-address", "198.18.0.300"}, []string{"--advertise-address", "not an IP address"}},
+		{"bad pass-through flag", []string{"--kube-apiserver-arg", "no-such-apiserver-flag=1"}, []string{"unknown flag: --no-such-apiserver-flag", "--kube-apiserver-arg"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"server", "--data-dir", dataDir, "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml")}, c.args...)
+			code, out := runKite(t, args...)
+			assertFailed(t, code, out, c.want...)
+			if c.name != "bad pass-through flag" {
+				if _, err := os.Stat(dataDir); err == nil {
+					t.Error("the data dir was created although the flags were invalid")
+				}
+			}
+		})
+	}
+
+	t.Run("read-only data dir", func(t *testing.T) {
+		dir := t.TempDir()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v: %s", err, out)
+		}
+		defer exec.Command("umount", dir).Run()
+		code, out := runKite(t, "server", "--data-dir", filepath.Join(dir, "kite"), "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"))
+		assertFailed(t, code, out, "cannot create data dir", "read-only file system", "--data-dir")
+	})
+}
+
+func TestVersion(t *testing.T) {
+	code, out := runKite(t, "--version")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if !strings.Contains(out, "kite version") || !strings.Contains(out, "Kubernetes v1.37.") {
+		t.Fatalf("--version printed %q; want kite's version and Kubernetes v1.37.x", out)
+	}
+}
+
+// TestKubectlLink: the binary is kubectl when called through a link of
+// that name.
+func TestKubectlLink(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "kubectl")
+	if err := os.Symlink(kiteBin, link); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(link, "version", "--client", "-o", "yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "gitVersion: v1.37.") {
+		t.Fatalf("kubectl link printed %q", out)
+	}
+}
+
+func assertFailed(t *testing.T, code int, out string, want ...string) {
+	t.Helper()
+	if code == 0 {
+		t.Fatalf("exit code 0, want failure; output:\n%s", out)
+	}
+	last := lastLine(out)
+	if !strings.HasPrefix(last, "kite: error: ") {
+		t.Errorf("last line is not kite's error line: %q\nfull output:\n%s", last, tail(out, 3000))
+	}
+	for _, w := range want {
+		if !strings.Contains(last, w) {
+			t.Errorf("error line does not mention %q: %q", w, last)
+		}
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func assertMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != want {
+		t.Errorf("%s has mode %v, want %v", path, st.Mode().Perm(), want)
+	}
+}
+
+// snapshot records every file under dir: content hash, mode and mtime.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode().Type() == fs.ModeSocket {
+			out[path] = "socket"
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out[path] = fmt.Sprintf("%x %v %v", sha256.Sum256(data), info.Mode(), info.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func assertUnchanged(t *testing.T, before, after map[string]string) {
+	t.Helper()
+	for path, b := range before {
+		a, ok := after[path]
+		switch {
+		case !ok:
+			t.Errorf("%s was deleted", path)
+		case a != b:
+			t.Errorf("%s was rewritten", path)
+		}
+	}
+	for path := range after {
+		if _, ok := before[path]; !ok {
+			t.Errorf("%s was created", path)
+		}
+	}
+}
