@@ -35,8 +35,9 @@ import (
 )
 
 // Run starts the control plane described by cfg (already validated) and
-// keeps it running until ctx is cancelled. Every check that can fail on bad
-// input runs before anything is written.
+// keeps it running until ctx is cancelled. The data dir, its lock and the
+// port are checked before any file is written; a file that is written is
+// only ever added or brought up to date, never replaced when unreadable.
 func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	started := time.Now()
 	if err := os.MkdirAll(cfg.ServerDir(), 0o700); err != nil {

@@ -71,6 +71,9 @@ func serverCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			// The first signal asks for an orderly stop; a second one, with
+			// the default handling restored, ends the process at once.
+			go func() { <-ctx.Done(); stop() }()
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kite")
 			log.Info("starting kite server", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", cfg.DataDir)
 			if err := server.Run(ctx, cfg, log); err != nil {
