@@ -1,0 +1,75 @@
+// Package cni writes the node's pod network configuration: one Linux
+// bridge, addresses from the node's PodCIDR (host-local IPAM), masquerade
+// for traffic leaving the cluster, and port mappings.
+package cni
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/kite-project/kite/pkg/fileutil"
+)
+
+// ConfFile is the name of kite's network configuration in the conf dir.
+const ConfFile = "10-kite.conflist"
+
+// BridgeName is the host bridge the pods attach to.
+const BridgeName = "kite0"
+
+// Network is the node's pod network.
+type Network struct {
+	PodCIDR string // the node's spec.podCIDR
+	IPAMDir string // where host-local records the addresses it gave out
+}
+
+// Render returns the conflist.
+func (n Network) Render() ([]byte, error) {
+	_, subnet, err := net.ParseCIDR(n.PodCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("node PodCIDR %q: %w", n.PodCIDR, err)
+	}
+	defaultRoute := "0.0.0.0/0"
+	if subnet.IP.To4() == nil {
+		defaultRoute = "::/0"
+	}
+	conf := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "kite",
+		"plugins": []any{
+			map[string]any{
+				"type":        "bridge",
+				"bridge":      BridgeName,
+				"isGateway":   true,
+				"ipMasq":      true,
+				"hairpinMode": true,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"ranges":  [][]map[string]string{{{"subnet": subnet.String()}}},
+					"routes":  []map[string]string{{"dst": defaultRoute}},
+					"dataDir": n.IPAMDir,
+				},
+			},
+			map[string]any{
+				"type":         "portmap",
+				"capabilities": map[string]bool{"portMappings": true},
+			},
+		},
+	}
+	return json.MarshalIndent(conf, "", "  ")
+}
+
+// Write writes the conflist into confDir, only if it changed.
+func (n Network) Write(confDir string) error {
+	data, err := n.Render()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return err
+	}
+	_, err = fileutil.WriteIfChanged(filepath.Join(confDir, ConfFile), data, 0o644)
+	return err
+}

@@ -1,0 +1,64 @@
+package cni
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestRenderBridgeWithNodePodCIDR(t *testing.T) {
+	data, err := Network{PodCIDR: "10.42.3.0/24", IPAMDir: "/var/lib/kite/agent/cni/ipam"}.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		Name    string `json:"name"`
+		Plugins []struct {
+			Type   string `json:"type"`
+			Bridge string `json:"bridge"`
+			IPMasq bool   `json:"ipMasq"`
+			IPAM   struct {
+				Type    string                `json:"type"`
+				Ranges  [][]map[string]string `json:"ranges"`
+				DataDir string                `json:"dataDir"`
+			} `json:"ipam"`
+			Capabilities map[string]bool `json:"capabilities"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(data, &conf); err != nil {
+		t.Fatal(err)
+	}
+	if len(conf.Plugins) != 2 || conf.Plugins[0].Type != "bridge" || conf.Plugins[1].Type != "portmap" {
+		t.Fatalf("plugins %+v", conf.Plugins)
+	}
+	br := conf.Plugins[0]
+	if br.Bridge != BridgeName || !br.IPMasq || br.IPAM.Type != "host-local" || br.IPAM.Ranges[0][0]["subnet"] != "10.42.3.0/24" || br.IPAM.DataDir != "/var/lib/kite/agent/cni/ipam" {
+		t.Fatalf("bridge %+v", br)
+	}
+	if !conf.Plugins[1].Capabilities["portMappings"] {
+		t.Fatal("portmap without the portMappings capability")
+	}
+}
+
+func TestRenderRejectsBadCIDR(t *testing.T) {
+	if _, err := (Network{PodCIDR: "10.42.3.0"}).Render(); err == nil {
+		t.Fatal("accepted a PodCIDR without prefix length")
+	}
+}
+
+func TestWriteOnlyWhenChanged(t *testing.T) {
+	dir := t.TempDir()
+	n := Network{PodCIDR: "10.42.0.0/24", IPAMDir: "/x"}
+	if err := n.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	st1, _ := os.Stat(filepath.Join(dir, ConfFile))
+	if err := n.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := os.Stat(filepath.Join(dir, ConfFile))
+	if !st1.ModTime().Equal(st2.ModTime()) {
+		t.Fatal("rewritten without change")
+	}
+}
