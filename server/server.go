@@ -20,6 +20,7 @@ import (
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 
+	"github.com/kite-project/kite/agent"
 	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
@@ -55,7 +56,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return err
 	}
 
-	advertiseIP, err := nodeIP(cfg)
+	nodeIP, advertiseIP, err := addresses(cfg)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 
 	log.Info("checking certificates", "dir", cfg.TLSDir())
 	p := pki.PKI{Dir: cfg.TLSDir()}
-	if err := p.Ensure(apiServerSANs(cfg, advertiseIP), time.Now()); err != nil {
+	if err := p.Ensure(apiServerSANs(cfg, nodeIP, advertiseIP), time.Now()); err != nil {
 		return fmt.Errorf("server PKI: %w", err)
 	}
 	caPEM, err := os.ReadFile(p.Cert(pki.ServerCA))
@@ -93,14 +94,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 
 	datastore := kine.New(cfg.ServerDir())
 	in.EtcdEndpoint = datastore.Endpoint()
-	group := component.Group{
-		Log: log,
-		OnReady: func() {
-			log.Info("kite server is ready", "took", time.Since(started).Round(time.Millisecond),
-				"kubeconfig", cfg.WriteKubeconfig, "try", "kite kubectl get nodes")
-		},
-	}
-	return group.Run(ctx,
+	components := []component.Component{
 		datastore,
 		&apiserver.APIServer{
 			Args:        flags.APIServer(&cfg, in),
@@ -110,7 +104,32 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		},
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
-	)
+	}
+	if !cfg.DisableAgent {
+		node, err := agent.Components(agent.Options{
+			DataDir:       cfg.DataDir,
+			Agent:         cfg.Agent,
+			NodeIP:        nodeIP,
+			APIServerURL:  cfg.APIServerURL(),
+			ClusterDNS:    cfg.ClusterDNS,
+			ClusterDomain: cfg.ClusterDomain,
+			ClusterCIDR:   cfg.ClusterCIDR,
+			ServerPKI:     p,
+			Log:           log,
+		})
+		if err != nil {
+			return err
+		}
+		components = append(components, node...)
+	}
+	group := component.Group{
+		Log: log,
+		OnReady: func() {
+			log.Info("kite server is ready", "took", time.Since(started).Round(time.Millisecond),
+				"kubeconfig", cfg.WriteKubeconfig, "try", "kite kubectl get nodes")
+		},
+	}
+	return group.Run(ctx, components...)
 }
 
 // checkWritable makes sure files can be written in dir: a read-only file
@@ -132,16 +151,20 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// nodeIP is the address the API server advertises to the cluster.
-func nodeIP(cfg config.Server) (net.IP, error) {
+// addresses returns the node's IP (--node-ip, else the IP of the
+// default-route interface) and the one the API server advertises to the
+// cluster (--advertise-address, else the node's).
+func addresses(cfg config.Server) (node, advertise net.IP, err error) {
+	if cfg.Agent.NodeIP != "" {
+		node = net.ParseIP(cfg.Agent.NodeIP)
+	} else if node, err = utilnet.ChooseHostInterface(); err != nil {
+		return nil, nil, fmt.Errorf("cannot find this node's IP address (%v); pass --node-ip with an IP of this host", err)
+	}
+	advertise = node
 	if cfg.AdvertiseAddress != "" {
-		return net.ParseIP(cfg.AdvertiseAddress), nil
+		advertise = net.ParseIP(cfg.AdvertiseAddress)
 	}
-	ip, err := utilnet.ChooseHostInterface()
-	if err != nil {
-		return nil, fmt.Errorf("cannot find this node's IP address (%v); pass --advertise-address with an IP of this host", err)
-	}
-	return ip, nil
+	return node, advertise, nil
 }
 
 // listen binds the API server's port now, so a busy port fails the start
@@ -158,9 +181,9 @@ func listen(cfg config.Server) (net.Listener, error) {
 	return ln, nil
 }
 
-func apiServerSANs(cfg config.Server, advertiseIP net.IP) pki.SANs {
+func apiServerSANs(cfg config.Server, nodeIP, advertiseIP net.IP) pki.SANs {
 	hostname, _ := os.Hostname()
-	nodeIPs := []net.IP{advertiseIP}
+	nodeIPs := []net.IP{nodeIP, advertiseIP}
 	if bind := net.ParseIP(cfg.BindAddress); !bind.IsUnspecified() {
 		nodeIPs = append(nodeIPs, bind)
 	}

@@ -30,7 +30,7 @@ func newApp() *cli.App {
 			fmt.Fprintf(os.Stderr, "kite: error: no command %q; see 'kite --help'\n", name)
 			os.Exit(1)
 		},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			serverCommand(),
 			{
 				Name:            "kubectl",
@@ -41,7 +41,7 @@ func newApp() *cli.App {
 					return nil
 				},
 			},
-		},
+		}, runtimeCommands()...),
 	}
 }
 

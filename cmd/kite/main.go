@@ -12,6 +12,8 @@ func main() {
 	switch filepath.Base(os.Args[0]) {
 	case "kubectl":
 		os.Exit(runKubectl(os.Args[1:]))
+	case "ctr", "crictl":
+		os.Args = append([]string{"kite", filepath.Base(os.Args[0])}, os.Args[1:]...)
 	}
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "kite: error: %v\n", err)

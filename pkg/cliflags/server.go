@@ -11,7 +11,7 @@ import (
 
 // Server returns the flags of `kite server`, bound to cfg.
 func Server(cfg *config.Server) []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Usage: "folder for all state of the server", Value: cfg.DataDir, Destination: &cfg.DataDir, EnvVars: []string{"KITE_DATA_DIR"}},
 		&cli.StringFlag{Name: "bind-address", Usage: "address the API server listens on", Value: cfg.BindAddress, Destination: &cfg.BindAddress},
 		&cli.IntFlag{Name: "https-listen-port", Usage: "port the API server listens on", Value: cfg.HTTPSPort, Destination: &cfg.HTTPSPort},
@@ -27,6 +27,19 @@ func Server(cfg *config.Server) []cli.Flag {
 		&cli.StringSliceFlag{Name: "kube-apiserver-arg", Usage: "extra kube-apiserver flag, as name=value (repeatable)", Action: into(&cfg.APIServerArgs)},
 		&cli.StringSliceFlag{Name: "kube-scheduler-arg", Usage: "extra kube-scheduler flag, as name=value (repeatable)", Action: into(&cfg.SchedulerArgs)},
 		&cli.StringSliceFlag{Name: "kube-controller-manager-arg", Usage: "extra kube-controller-manager flag, as name=value (repeatable)", Action: into(&cfg.ControllerManagerArgs)},
+		&cli.BoolFlag{Name: "disable-agent", Usage: "run only the control plane, no node", Destination: &cfg.DisableAgent},
+	}, Agent(&cfg.Agent)...)
+}
+
+// Agent returns the node flags, shared by `kite server` and `kite agent`.
+func Agent(a *config.Agent) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "node-name", Usage: "name of this node (default: the host name)", Destination: &a.NodeName, EnvVars: []string{"KITE_NODE_NAME"}},
+		&cli.StringFlag{Name: "node-ip", Usage: "IP of this node (default: IP of the default-route interface)", Destination: &a.NodeIP},
+		&cli.StringSliceFlag{Name: "node-label", Usage: "label for the node, key=value (repeatable)", Action: into(&a.NodeLabels)},
+		&cli.StringSliceFlag{Name: "node-taint", Usage: "taint for the node, key=value:Effect (repeatable)", Action: into(&a.NodeTaints)},
+		&cli.StringSliceFlag{Name: "kubelet-arg", Usage: "extra kubelet flag, as name=value (repeatable)", Action: into(&a.KubeletArgs)},
+		&cli.StringSliceFlag{Name: "kube-proxy-arg", Usage: "extra kube-proxy flag, as name=value (repeatable; proxy-mode=nftables selects nftables)", Action: into(&a.KubeProxyArgs)},
 	}
 }
 

@@ -33,6 +33,11 @@ type Component interface {
 // StopTimeout bounds how long the runner waits for one component to stop.
 var StopTimeout = 30 * time.Second
 
+// StopTimeouter is a component that sets its own stop timeout.
+type StopTimeouter interface {
+	StopTimeout() time.Duration
+}
+
 type running struct {
 	c      Component
 	cancel context.CancelFunc
@@ -131,10 +136,14 @@ func (g Group) stop(started []*running) {
 		r := started[i]
 		g.Log.Info("stopping " + r.c.Name())
 		r.cancel()
+		timeout := StopTimeout
+		if st, ok := r.c.(StopTimeouter); ok {
+			timeout = st.StopTimeout()
+		}
 		select {
 		case <-r.done:
-		case <-time.After(StopTimeout):
-			g.Log.Warn(r.c.Name()+" did not stop in time; going on", "waited", StopTimeout)
+		case <-time.After(timeout):
+			g.Log.Warn(r.c.Name()+" did not stop in time; going on", "waited", timeout)
 		}
 	}
 }

@@ -155,3 +155,27 @@ func TestStopRequestedDuringStartup(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+type stuck struct{ fake }
+
+func (s *stuck) Run(ctx context.Context) error { select {} }
+func (s *stuck) StopTimeout() time.Duration    { return 10 * time.Millisecond }
+
+func TestComponentStopTimeout(t *testing.T) {
+	ev := &events{}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := Group{Log: quiet, OnReady: cancel}
+	done := make(chan error)
+	go func() { done <- g.Run(ctx, &fake{name: "db", log: ev}, &stuck{fake{name: "api", log: ev}}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(StopTimeout / 2):
+		t.Fatal("the component's own stop timeout was not used")
+	}
+	if !slices.Contains(ev.get(), "stopped db") {
+		t.Fatal("the next component was not stopped after the timeout")
+	}
+}

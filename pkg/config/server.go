@@ -46,6 +46,10 @@ type Server struct {
 	APIServerArgs         []string
 	SchedulerArgs         []string
 	ControllerManagerArgs []string
+
+	// The node agent that `kite server` runs too, unless DisableAgent.
+	DisableAgent bool
+	Agent        Agent
 }
 
 // NewServer returns the defaults.
@@ -143,6 +147,11 @@ func (s *Server) Validate() error {
 			}
 		}
 	}
+	if !s.DisableAgent {
+		if err := s.Agent.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -231,3 +240,6 @@ func (s *Server) CredDir() string { return filepath.Join(s.ServerDir(), "cred") 
 
 // TokenFile holds the cluster join token.
 func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token") }
+
+// AgentDir holds the node's state: <data-dir>/agent.
+func AgentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -61,6 +62,11 @@ func (a *APIServer) Prepare(ctx context.Context) error {
 func (a *APIServer) Run(ctx context.Context) error {
 	return app.Run(ctx, a.completed)
 }
+
+// StopTimeout is short: alone, the API server drains in about a second,
+// but the in-process kubelet and kube-proxy keep sending it requests after
+// their stop (they only end with the process), so its drain may never end.
+func (a *APIServer) StopTimeout() time.Duration { return 5 * time.Second }
 
 func (a *APIServer) Ready(ctx context.Context) error {
 	return health.WaitOK(ctx, a.ReadyClient, a.ReadyURL)

@@ -73,10 +73,15 @@ type leafSpec struct {
 	sans  SANs
 }
 
+const (
+	clientUsage  = x509.ExtKeyUsageClientAuth
+	servingUsage = x509.ExtKeyUsageServerAuth
+)
+
 func leafSpecs(apiserver SANs) []leafSpec {
-	client := x509.ExtKeyUsageClientAuth
+	client := clientUsage
 	return []leafSpec{
-		{name: APIServerServing, ca: ServerCA, cn: "kube-apiserver", usage: x509.ExtKeyUsageServerAuth, sans: apiserver},
+		{name: APIServerServing, ca: ServerCA, cn: "kube-apiserver", usage: servingUsage, sans: apiserver},
 		{name: Admin, ca: ClientCA, cn: "system:admin", orgs: []string{"system:masters"}, usage: client},
 		{name: ControllerManager, ca: ClientCA, cn: "system:kube-controller-manager", usage: client},
 		{name: Scheduler, ca: ClientCA, cn: "system:kube-scheduler", usage: client},

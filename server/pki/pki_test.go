@@ -235,3 +235,46 @@ func TestSANsDeduplicated(t *testing.T) {
 		t.Errorf("IPs %v", s.IPs)
 	}
 }
+
+func TestNodeCerts(t *testing.T) {
+	p := PKI{Dir: t.TempDir()}
+	if err := p.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	nodeDir := filepath.Join(t.TempDir(), "agent-tls")
+	ips := []net.IP{net.ParseIP("198.18.0.11")}
+	if err := p.EnsureNodeCerts(nodeDir, "edge-1", ips, now); err != nil {
+		t.Fatal(err)
+	}
+	node := PKI{Dir: nodeDir}
+	client := loadCert(t, node, KubeletClient)
+	if client.Subject.CommonName != "system:node:edge-1" || strings.Join(client.Subject.Organization, ",") != "system:nodes" {
+		t.Fatalf("kubelet client subject %v: the Node authorizer needs system:node:<name> in system:nodes", client.Subject)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(t, p, ClientCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	serving := loadCert(t, node, KubeletServing)
+	for _, name := range []string{"edge-1", "198.18.0.11"} {
+		if _, err := serving.Verify(x509.VerifyOptions{DNSName: name, Roots: pool(t, p, ServerCA), CurrentTime: now}); err != nil {
+			t.Errorf("kubelet serving cert for %s: %v", name, err)
+		}
+	}
+	if loadCert(t, node, KubeProxy).Subject.CommonName != "system:kube-proxy" {
+		t.Fatal("kube-proxy identity")
+	}
+	if st, _ := os.Stat(node.Key(KubeletClient)); st.Mode().Perm() != 0o600 {
+		t.Fatalf("node key mode %v", st.Mode().Perm())
+	}
+	// A new node IP reissues the serving certificate only.
+	before := snapshot(t, nodeDir)
+	if err := p.EnsureNodeCerts(nodeDir, "edge-1", []net.IP{net.ParseIP("198.18.0.12")}, now); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, nodeDir)
+	for name := range before {
+		if changed := before[name] != after[name]; changed != strings.HasPrefix(name, KubeletServing+".") {
+			t.Errorf("%s changed=%v", name, changed)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+// Package bundle ships the node's helper programs inside kite: runc, the
+// containerd runc shim, the CNI plugins and crictl, plus the pause image.
+// scripts/build builds them from the modules pinned in go.mod and puts them
+// in assets/; the agent unpacks them once to <data-dir>/data/<hash>/bin,
+// where <hash> names exactly this build's contents, so an upgrade of kite
+// never runs an old runc and a second start unpacks nothing.
+package bundle
+
+import (
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Programs every node needs in its bin dir.
+var Programs = []string{"runc", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap", "crictl"}
+
+// PauseImage is the file name of the pause image tarball in the bin dir's
+// parent, and PauseImageName the image it holds.
+const (
+	PauseImage     = "pause.tar"
+	PauseImageName = "kite.local/pause:1"
+)
+
+// Dir is an unpacked bundle.
+type Dir struct {
+	Root string // <data-dir>/data/<hash>
+}
+
+func (d Dir) Bin() string        { return filepath.Join(d.Root, "bin") }
+func (d Dir) PauseImage() string { return filepath.Join(d.Root, PauseImage) }
+
+// Unpack makes sure this build's programs are in <dataDir>/data/<hash>.
+func Unpack(dataDir string) (Dir, error) {
+	if err := check(); err != nil {
+		return Dir{}, err
+	}
+	hash, err := contentHash()
+	if err != nil {
+		return Dir{}, err
+	}
+	d := Dir{Root: filepath.Join(dataDir, "data", hash)}
+	if _, err := os.Stat(filepath.Join(d.Root, ".complete")); err == nil {
+		return d, nil
+	}
+	// Unpack into a fresh folder and rename it into place, so a crash
+	// never leaves a half-written runc behind a valid-looking path.
+	if err := os.MkdirAll(filepath.Dir(d.Root), 0o755); err != nil {
+		return Dir{}, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(d.Root), ".unpack-")
+	if err != nil {
+		return Dir{}, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Mkdir(filepath.Join(tmp, "bin"), 0o755); err != nil {
+		return Dir{}, err
+	}
+	for _, p := range Programs {
+		if err := unzip("assets/"+p+".gz", filepath.Join(tmp, "bin", p), 0o755); err != nil {
+			return Dir{}, err
+		}
+	}
+	if err := copyAsset("assets/"+PauseImage, filepath.Join(tmp, PauseImage)); err != nil {
+		return Dir{}, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+		return Dir{}, err
+	}
+	os.RemoveAll(d.Root) // an incomplete earlier attempt
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return Dir{}, err
+	}
+	if err := os.Rename(tmp, d.Root); err != nil {
+		return Dir{}, err
+	}
+	return d, nil
+}
+
+// check reports a kite built without its node programs (plain `go build`).
+func check() error {
+	var missing []string
+	for _, p := range Programs {
+		if _, err := fs.Stat(assets, "assets/"+p+".gz"); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if _, err := fs.Stat(assets, "assets/"+PauseImage); err != nil {
+		missing = append(missing, PauseImage)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("this kite binary was built without its node programs (%s); build it with scripts/build", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// contentHash names the bundle by the bytes it ships.
+func contentHash() (string, error) {
+	var names []string
+	err := fs.WalkDir(assets, "assets", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, path)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		f, err := assets.Open(n)
+		if err != nil {
+			return "", err
+		}
+		io.WriteString(h, n+"\x00")
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func unzip(asset, dst string, mode os.FileMode) error {
+	f, err := assets.Open(asset)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", asset, err)
+	}
+	return writeFile(dst, zr, mode)
+}
+
+func copyAsset(asset, dst string) error {
+	f, err := assets.Open(asset)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return writeFile(dst, f, 0o644)
+}
+
+func writeFile(dst string, r io.Reader, mode os.FileMode) error {
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return fmt.Errorf("unpack %s: %w", filepath.Base(dst), err)
+	}
+	return out.Close()
+}

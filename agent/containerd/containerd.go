@@ -1,0 +1,156 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+)
+
+// Containerd is the container runtime component. It runs containerd as a
+// child process of kite (`kite containerd`): containerd installs its own
+// signal handlers and process-wide settings and does not stop on a context,
+// so it gets a process of its own. Pod shims are started in their own
+// process groups and outlive it, so a restart of kite adopts running pods.
+type Containerd struct {
+	Config Config
+	Exe    string // the kite binary
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+func (c *Containerd) Name() string { return "containerd" }
+
+// LogFile is containerd's own log.
+func (c *Containerd) LogFile() string { return filepath.Join(c.Config.Dir, "containerd.log") }
+
+func (c *Containerd) Prepare(ctx context.Context) error {
+	for _, d := range []string{c.Config.Dir, c.Config.Root(), c.Config.State(), c.Config.CNIConfDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{"runc", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap"} {
+		path := filepath.Join(c.Config.BinDir, p)
+		if st, err := os.Stat(path); err != nil || st.Mode()&0o111 == 0 {
+			return fmt.Errorf("%s is missing or not executable; delete %s so kite unpacks it again", path, c.Config.BinDir)
+		}
+	}
+	if err := checkSocketFree(c.Config.Socket()); err != nil {
+		return err
+	}
+	data, err := c.Config.Render()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(c.Config.ConfigFile(), data, 0o600)
+}
+
+// checkSocketFree fails when another containerd answers on our socket, and
+// removes a stale socket file nobody answers on.
+func checkSocketFree(sock string) error {
+	conn, err := net.DialTimeout("unix", sock, time.Second)
+	if err == nil {
+		conn.Close()
+		return fmt.Errorf("containerd socket %s is in use by another process (another kite agent on this data dir?); stop it, or use another --data-dir", sock)
+	}
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (c *Containerd) Run(ctx context.Context) error {
+	logFile, err := os.OpenFile(c.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	c.cmd = exec.Command(c.Exe, "containerd", "--config", c.Config.ConfigFile())
+	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
+	// If kite dies, containerd follows; the shims, in their own process
+	// groups, keep the pods running.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// On a restart containerd finds the shims of running pods by name on
+	// its PATH, not through the CRI runtime_path: put kite's programs first.
+	c.cmd.Env = append(os.Environ(),
+		"PATH="+c.Config.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"NOTIFY_SOCKET=", // kite, not containerd, reports to systemd
+	)
+	c.exited = make(chan struct{})
+	if err := c.cmd.Start(); err != nil {
+		return fmt.Errorf("start containerd: %w", err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.exited)
+	}()
+	select {
+	case <-c.exited:
+		return fmt.Errorf("containerd exited (%v); see %s", c.err, c.LogFile())
+	case <-ctx.Done():
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.exited
+	}
+	return nil
+}
+
+// Ready waits for containerd to answer on its socket.
+func (c *Containerd) Ready(ctx context.Context) error {
+	for {
+		if c.exited != nil {
+			select {
+			case <-c.exited:
+				return fmt.Errorf("containerd exited (%v): %s", c.err, tailFile(c.LogFile(), 1500))
+			default:
+			}
+		}
+		if err := ping(ctx, c.Config.Socket()); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func ping(ctx context.Context, sock string) error {
+	if _, err := os.Stat(sock); err != nil {
+		return err
+	}
+	cl, err := client.New(sock, client.WithTimeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = cl.Version(pctx)
+	return err
+}
+
+func tailFile(path string, n int) string {
+	data, _ := os.ReadFile(path)
+	s := strings.TrimSpace(string(data))
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}

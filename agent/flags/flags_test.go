@@ -1,0 +1,109 @@
+package flags
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kite-project/kite/pkg/config"
+)
+
+func node() Node {
+	return Node{
+		Agent:          config.Agent{NodeName: "edge-1", NodeLabels: []string{"zone=a", "tier=edge"}, NodeTaints: []string{"dedicated=edge:NoSchedule"}},
+		NodeIP:         "198.18.0.11",
+		ClusterDNS:     "10.43.0.10",
+		ClusterDomain:  "cluster.local",
+		ClusterCIDR:    "10.42.0.0/16",
+		CgroupDriver:   "cgroupfs",
+		ClientCAFile:   "/d/server/tls/client-ca.crt",
+		ServingCert:    "/d/agent/tls/kubelet-serving.crt",
+		ServingKey:     "/d/agent/tls/kubelet-serving.key",
+		ContainerdSock: "/d/agent/containerd/containerd.sock",
+	}
+}
+
+func TestKubeletConfigOnCgroupV1(t *testing.T) {
+	data, err := KubeletConfig(Layout{Dir: "/d/agent"}, node())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc map[string]any
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		t.Fatalf("not YAML: %v\n%s", err, data)
+	}
+	for key, want := range map[string]any{
+		"kind":                     "KubeletConfiguration",
+		"cgroupDriver":             "cgroupfs",
+		"failCgroupV1":             false,
+		"containerRuntimeEndpoint": "unix:///d/agent/containerd/containerd.sock",
+		"clusterDomain":            "cluster.local",
+		"readOnlyPort":             float64(0),
+		"podLogsDir":               "/d/agent/logs/pods",
+	} {
+		if kc[key] != want {
+			t.Errorf("%s = %#v, want %#v", key, kc[key], want)
+		}
+	}
+	if dns := kc["clusterDNS"].([]any); len(dns) != 1 || dns[0] != "10.43.0.10" {
+		t.Errorf("clusterDNS %v", dns)
+	}
+	auth := kc["authentication"].(map[string]any)
+	if auth["anonymous"].(map[string]any)["enabled"] != false {
+		t.Error("anonymous access to the kubelet is on")
+	}
+}
+
+func TestKubeletConfigOnCgroupV2LeavesFailCgroupV1Default(t *testing.T) {
+	n := node()
+	n.CgroupV2, n.CgroupDriver = true, "systemd"
+	data, _ := KubeletConfig(Layout{Dir: "/d/agent"}, n)
+	if strings.Contains(string(data), "failCgroupV1") {
+		t.Error("failCgroupV1 set on a cgroup v2 host")
+	}
+	if !strings.Contains(string(data), "cgroupDriver: systemd") {
+		t.Error("cgroup driver not systemd")
+	}
+}
+
+func value(args []string, name string) []string {
+	var out []string
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func TestKubeletArgs(t *testing.T) {
+	n := node()
+	n.Agent.KubeletArgs = []string{"max-pods=50", "node-ip=198.18.0.99"}
+	args := KubeletArgs(Layout{Dir: "/d/agent"}, n)
+	for name, want := range map[string]string{
+		"hostname-override":    "edge-1",
+		"node-labels":          "zone=a,tier=edge",
+		"register-with-taints": "dedicated=edge:NoSchedule",
+		"max-pods":             "50",
+		"node-ip":              "198.18.0.99", // the user's flag replaces kite's
+		"kubeconfig":           "/d/agent/etc/kubelet.kubeconfig",
+	} {
+		if got := value(args, name); !slices.Equal(got, []string{want}) {
+			t.Errorf("--%s = %v, want %s", name, got, want)
+		}
+	}
+}
+
+func TestKubeProxyArgs(t *testing.T) {
+	n := node()
+	args := KubeProxyArgs(Layout{Dir: "/d/agent"}, n)
+	if got := value(args, "proxy-mode"); !slices.Equal(got, []string{"iptables"}) {
+		t.Errorf("proxy-mode %v", got)
+	}
+	n.Agent.KubeProxyArgs = []string{"proxy-mode=nftables"}
+	if got := value(KubeProxyArgs(Layout{Dir: "/d/agent"}, n), "proxy-mode"); !slices.Equal(got, []string{"nftables"}) {
+		t.Errorf("nftables not selectable: %v", got)
+	}
+}

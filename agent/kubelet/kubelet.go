@@ -1,0 +1,129 @@
+// Package kubelet runs the upstream kubelet in the kite process, configured
+// from a KubeletConfiguration file that kite writes plus flags.
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/kubernetes/cmd/kubelet/app"
+	"k8s.io/kubernetes/cmd/kubelet/app/options"
+	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
+	kubeletconfigvalidation "k8s.io/kubernetes/pkg/kubelet/apis/config/validation"
+	"k8s.io/kubernetes/pkg/kubelet/eviction"
+	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
+	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
+)
+
+// Kubelet is the kubelet component. It is ready once its Node is Ready.
+type Kubelet struct {
+	ConfigFile string   // KubeletConfiguration
+	Args       []string // kubelet flags; they take precedence over the file
+	Kubeconfig string   // the kubelet's own credentials, to watch its Node
+	NodeName   string
+
+	server *options.KubeletServer
+}
+
+func (k *Kubelet) Name() string { return "kubelet" }
+
+// Prepare loads and checks the configuration, as the kubelet command does,
+// without its signal handling (which may be set up once per process).
+func (k *Kubelet) Prepare(ctx context.Context) error {
+	kc, err := loadConfigFile(ctx, k.ConfigFile)
+	if err != nil {
+		return err
+	}
+	kf := options.NewKubeletFlags()
+	fs := pflag.NewFlagSet("kubelet", pflag.ContinueOnError)
+	kf.AddFlags(fs)
+	options.AddKubeletConfigFlags(fs, kc)
+	original := kc.FeatureGates
+	if err := fs.Parse(k.Args); err != nil {
+		return fmt.Errorf("%w (check --kubelet-arg)", err)
+	}
+	for name, on := range original {
+		if _, set := kc.FeatureGates[name]; !set {
+			kc.FeatureGates[name] = on
+		}
+	}
+	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(kc.FeatureGates); err != nil {
+		return err
+	}
+	if err := options.ValidateKubeletFlags(kf); err != nil {
+		return err
+	}
+	if err := kubeletconfigvalidation.ValidateKubeletConfiguration(kc, utilfeature.DefaultFeatureGate); err != nil {
+		return err
+	}
+	k.server = &options.KubeletServer{KubeletFlags: *kf, KubeletConfiguration: *kc}
+	return nil
+}
+
+func loadConfigFile(ctx context.Context, path string) (*kubeletconfig.KubeletConfiguration, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	loader, err := configfiles.NewFsLoader(&utilfs.DefaultFs{}, abs)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := loader.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet config %s: %w", path, err)
+	}
+	if kc.EvictionHard == nil {
+		kc.EvictionHard = eviction.DefaultEvictionHard
+	}
+	return kc, nil
+}
+
+// Run runs the kubelet until ctx ends. Some of its servers only stop with
+// the process; kite exits right after a stop.
+func (k *Kubelet) Run(ctx context.Context) error {
+	deps, err := app.UnsecuredDependencies(ctx, k.server, utilfeature.DefaultFeatureGate)
+	if err != nil {
+		return err
+	}
+	if err := app.Run(ctx, k.server, deps, utilfeature.DefaultFeatureGate); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Ready waits for the Node to be registered and Ready.
+func (k *Kubelet) Ready(ctx context.Context) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for {
+		node, err := cs.CoreV1().Nodes().Get(ctx, k.NodeName, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range node.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
