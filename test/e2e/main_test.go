@@ -20,8 +20,10 @@ import (
 )
 
 var (
-	kiteBin string
-	theLab  *lab
+	kiteBin    string
+	busyboxTar string // kite.local/busybox:1.35, from scripts/images
+	repoRoot   string
+	theLab     *lab
 )
 
 func TestMain(m *testing.M) {
@@ -33,13 +35,14 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: these tests need root (network namespaces, mounts); run them as root")
 		return 1
 	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	repoRoot = root
 	kiteBin = os.Getenv("KITE_BIN")
 	if kiteBin == "" {
-		root, err := filepath.Abs("../..")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
 		kiteBin = filepath.Join(root, "bin", "kite")
 		build := exec.Command(filepath.Join(root, "scripts", "build"), kiteBin)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -48,7 +51,13 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	var err error
+	images := exec.Command(filepath.Join(root, "scripts", "images"), filepath.Join(root, "bin", "images"), "busybox")
+	images.Stdout, images.Stderr = os.Stderr, os.Stderr
+	if err := images.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the test images failed:", err)
+		return 1
+	}
+	busyboxTar = filepath.Join(root, "bin", "images", "busybox.tar")
 	if theLab, err = newLab(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: cannot make the test network:", err)
 		return 1
@@ -144,22 +153,28 @@ func (s *server) stop(sig syscall.Signal) int {
 
 // kubectl runs `kite kubectl` against the server and returns its stdout.
 func (s *server) kubectl(args ...string) (string, error) {
-	cmd := theLab.command(kiteBin, append([]string{"kubectl"}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig)
+	return s.kite(append([]string{"kubectl"}, args...)...)
+}
+
+// kite runs a kite command (kubectl, ctr, crictl) in the lab against this
+// server's kubeconfig and data dir, and returns its stdout.
+func (s *server) kite(args ...string) (string, error) {
+	cmd := theLab.command(kiteBin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig, "KITE_DATA_DIR="+s.dataDir)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	if err != nil {
-		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errOut.String())
+		return out.String(), fmt.Errorf("kite %s: %v: %s", strings.Join(args, " "), err, errOut.String())
 	}
 	return out.String(), nil
 }
 
-func (s *server) mustKubectl(args ...string) string {
-	s.t.Helper()
+func (s *server) mustKubectl(t *testing.T, args ...string) string {
+	t.Helper()
 	out, err := s.kubectl(args...)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }

@@ -13,14 +13,15 @@ import (
 	"time"
 )
 
-// TestServerLifecycle is a user's first hour: start, use the API, see the
+// TestServerLifecycle is a user's first hour with the control plane (no
+// node: TestNode covers the agent): start, use the API, see the
 // controller-manager and the scheduler work, stop, start again, find the
 // objects and the CA unchanged. Bad input that needs a running or an
 // initialised server is tried on the way.
 func TestServerLifecycle(t *testing.T) {
 	dataDir := t.TempDir()
 	kubeconfig := filepath.Join(t.TempDir(), "etc", "kite.yaml")
-	srv := startServer(t, dataDir, kubeconfig)
+	srv := startServer(t, dataDir, kubeconfig, "--disable-agent")
 	srv.waitReady()
 
 	for _, f := range []string{
@@ -39,11 +40,11 @@ func TestServerLifecycle(t *testing.T) {
 		t.Fatalf("token file holds %q, want K10<ca-hash>::server:<secret>", token)
 	}
 
-	if out := srv.mustKubectl("get", "--raw", "/readyz"); strings.TrimSpace(out) != "ok" {
+	if out := srv.mustKubectl(t, "get", "--raw", "/readyz"); strings.TrimSpace(out) != "ok" {
 		t.Fatalf("/readyz: %q", out)
 	}
-	srv.mustKubectl("create", "namespace", "e2e")
-	srv.mustKubectl("-n", "e2e", "create", "configmap", "settings", "--from-literal=color=blue")
+	srv.mustKubectl(t, "create", "namespace", "e2e")
+	srv.mustKubectl(t, "-n", "e2e", "create", "configmap", "settings", "--from-literal=color=blue")
 
 	// controller-manager: the service account and root CA controllers fill
 	// every new namespace.
@@ -61,7 +62,7 @@ func TestServerLifecycle(t *testing.T) {
 
 	// scheduler: with no node, a pod cannot be placed, and the scheduler
 	// says so in an event.
-	srv.mustKubectl("-n", "e2e", "run", "waiting", "--image=kite.invalid/none:1", "--image-pull-policy=Never", "--restart=Never")
+	srv.mustKubectl(t, "-n", "e2e", "run", "waiting", "--image=kite.invalid/none:1", "--image-pull-policy=Never", "--restart=Never")
 	eventually(t, 2*time.Minute, "FailedScheduling event for pod waiting", func() error {
 		out, err := srv.kubectl("-n", "e2e", "get", "events",
 			"--field-selector", "reason=FailedScheduling,involvedObject.name=waiting", "-o", "name")
@@ -74,7 +75,7 @@ func TestServerLifecycle(t *testing.T) {
 	t.Run("second server on the same data dir is refused", func(t *testing.T) {
 		before := snapshot(t, filepath.Join(dataDir, "server", "tls"))
 		other := filepath.Join(t.TempDir(), "kite.yaml")
-		code, out := runKite(t, "server", "--data-dir", dataDir, "--write-kubeconfig", other, "--https-listen-port", "7443")
+		code, out := runKite(t, "server", "--data-dir", dataDir, "--write-kubeconfig", other, "--https-listen-port", "7443", "--disable-agent")
 		assertFailed(t, code, out, "in use by another kite process", "--data-dir")
 		assertUnchanged(t, before, snapshot(t, filepath.Join(dataDir, "server", "tls")))
 		if _, err := os.Stat(other); err == nil {
@@ -83,7 +84,7 @@ func TestServerLifecycle(t *testing.T) {
 	})
 
 	t.Run("port already in use", func(t *testing.T) {
-		code, out := runKite(t, "server", "--data-dir", t.TempDir(), "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"))
+		code, out := runKite(t, "server", "--data-dir", t.TempDir(), "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"), "--disable-agent")
 		assertFailed(t, code, out, "port 6443", "already in use", "--https-listen-port")
 	})
 
@@ -101,9 +102,9 @@ func TestServerLifecycle(t *testing.T) {
 		}
 	}
 
-	srv = startServer(t, dataDir, kubeconfig)
+	srv = startServer(t, dataDir, kubeconfig, "--disable-agent")
 	srv.waitReady()
-	if out := srv.mustKubectl("-n", "e2e", "get", "configmap", "settings", "-o", "jsonpath={.data.color}"); out != "blue" {
+	if out := srv.mustKubectl(t, "-n", "e2e", "get", "configmap", "settings", "-o", "jsonpath={.data.color}"); out != "blue" {
 		t.Fatalf("ConfigMap after restart holds %q, want blue", out)
 	}
 	caAfter, _ := os.ReadFile(filepath.Join(dataDir, "server/tls/server-ca.crt"))
@@ -137,7 +138,7 @@ func TestServerLifecycle(t *testing.T) {
 			}
 			defer os.WriteFile(path, good, 0o600)
 			before := snapshot(t, dataDir)
-			code, out := runKite(t, "server", "--data-dir", dataDir, "--write-kubeconfig", kubeconfig)
+			code, out := runKite(t, "server", "--data-dir", dataDir, "--write-kubeconfig", kubeconfig, "--disable-agent")
 			assertFailed(t, code, out, path, "restore")
 			assertUnchanged(t, before, snapshot(t, dataDir))
 		})
