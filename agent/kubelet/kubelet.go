@@ -12,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/kubernetes/cmd/kubelet/app"
 	"k8s.io/kubernetes/cmd/kubelet/app/options"
 	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
@@ -21,6 +19,8 @@ import (
 	"k8s.io/kubernetes/pkg/kubelet/eviction"
 	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
 	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
+
+	"github.com/kite-project/kite/pkg/kubeclient"
 )
 
 // Kubelet is the kubelet component. It is ready once its Node is Ready.
@@ -103,11 +103,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 
 // Ready waits for the Node to be registered and Ready.
 func (k *Kubelet) Ready(ctx context.Context) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubeclient.FromFile(k.Kubeconfig)
 	if err != nil {
 		return err
 	}

@@ -9,10 +9,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kite-project/kite/agent/cni"
+	"github.com/kite-project/kite/pkg/kubeclient"
 )
 
 // PodNetwork is the component. It is ready at once: the kubelet, started
@@ -30,11 +29,7 @@ func (p *PodNetwork) Prepare(context.Context) error { return nil }
 func (p *PodNetwork) Ready(context.Context) error   { return nil }
 
 func (p *PodNetwork) Run(ctx context.Context) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubeclient.FromFile(p.Kubeconfig)
 	if err != nil {
 		return err
 	}

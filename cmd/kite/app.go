@@ -32,6 +32,7 @@ func newApp() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			serverCommand(),
+			agentCommand(),
 			{
 				Name:            "kubectl",
 				Usage:           "run kubectl against this cluster (uses " + config.DefaultKubeconfig + " unless KUBECONFIG is set)",
@@ -81,6 +82,30 @@ func serverCommand() *cli.Command {
 			}
 			log.Info("kite server stopped")
 			return nil
+		},
+	}
+}
+
+// agentCommand is the node-only command. Joining a server on another host
+// (the token's CA pinning, the server's join endpoint) is not built yet;
+// until then `kite server` runs the node on its own host.
+func agentCommand() *cli.Command {
+	var a config.Agent
+	var server, token string
+	flags := append([]cli.Flag{
+		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "URL of the server to join, https://HOST:6443", Destination: &server, EnvVars: []string{"KITE_URL"}},
+		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "the server's join token", Destination: &token, EnvVars: []string{"KITE_TOKEN"}},
+	}, cliflags.Agent(&a)...)
+	return &cli.Command{
+		Name:         "agent",
+		Usage:        "run a node that joins a server (not available yet: use kite server, which runs the node too)",
+		Flags:        flags,
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			if err := a.Validate(); err != nil {
+				return err
+			}
+			return fmt.Errorf("joining a server from another host is not implemented yet; on the server's own host, kite server already runs this node (pass --disable-agent to run the control plane alone)")
 		},
 	}
 }

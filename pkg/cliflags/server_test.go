@@ -58,6 +58,11 @@ func TestFlagsReachConfig(t *testing.T) {
 		"--kube-controller-manager-arg", "node-monitor-grace-period=20s",
 		"-o", "/tmp/k.yaml", "--write-kubeconfig-mode", "0644",
 		"--token", "secret",
+		"--node-name", "edge-1", "--node-ip", "198.18.0.11",
+		"--node-label", "zone=a", "--node-label", "tier=edge",
+		"--node-taint", "dedicated=edge:NoSchedule",
+		"--kubelet-arg", "max-pods=50", "--kube-proxy-arg", "proxy-mode=nftables",
+		"--disable-agent",
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +82,13 @@ func TestFlagsReachConfig(t *testing.T) {
 	want.WriteKubeconfig = "/tmp/k.yaml"
 	want.KubeconfigMode = "0644"
 	want.Token = "secret"
+	want.Agent.NodeName = "edge-1"
+	want.Agent.NodeIP = "198.18.0.11"
+	want.Agent.NodeLabels = []string{"zone=a", "tier=edge"}
+	want.Agent.NodeTaints = []string{"dedicated=edge:NoSchedule"}
+	want.Agent.KubeletArgs = []string{"max-pods=50"}
+	want.Agent.KubeProxyArgs = []string{"proxy-mode=nftables"}
+	want.DisableAgent = true
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}

@@ -5,8 +5,6 @@ package controllermanager
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
@@ -54,13 +52,5 @@ func (c *ControllerManager) Run(ctx context.Context) error {
 }
 
 func (c *ControllerManager) Ready(ctx context.Context) error {
-	port := c.opts.SecureServing.BindPort
-	if port == 0 {
-		return nil
-	}
-	host := "127.0.0.1"
-	if ip := c.opts.SecureServing.BindAddress; ip != nil && !ip.IsUnspecified() {
-		host = ip.String()
-	}
-	return health.WaitOK(ctx, health.LoopbackClient(), "https://"+net.JoinHostPort(host, strconv.Itoa(port))+"/healthz")
+	return health.WaitSelfSigned(ctx, c.opts.SecureServing.BindAddress, c.opts.SecureServing.BindPort)
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,9 +56,18 @@ func Client(tlsConfig *tls.Config) *http.Client {
 	}
 }
 
-// LoopbackClient is for the scheduler's and controller-manager's health
-// endpoints on 127.0.0.1, whose serving certificates they make themselves
-// in memory at start: nothing to verify them against.
-func LoopbackClient() *http.Client {
-	return Client(&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // loopback, self-signed by the component itself
+// WaitSelfSigned waits for /healthz of a component serving on port with a
+// certificate it made itself in memory at start (the scheduler, the
+// controller-manager): there is nothing to verify it against, and it is
+// reached on this host only. Port 0 means the component does not serve.
+func WaitSelfSigned(ctx context.Context, bind net.IP, port int) error {
+	if port == 0 {
+		return nil
+	}
+	host := "127.0.0.1"
+	if bind != nil && !bind.IsUnspecified() {
+		host = bind.String()
+	}
+	client := Client(&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // see above
+	return WaitOK(ctx, client, "https://"+net.JoinHostPort(host, strconv.Itoa(port))+"/healthz")
 }

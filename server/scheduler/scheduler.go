@@ -4,8 +4,6 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/spf13/pflag"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
@@ -58,13 +56,5 @@ func (s *Scheduler) Ready(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	port := s.opts.SecureServing.BindPort
-	if port == 0 {
-		return nil
-	}
-	host := "127.0.0.1"
-	if ip := s.opts.SecureServing.BindAddress; ip != nil && !ip.IsUnspecified() {
-		host = ip.String()
-	}
-	return health.WaitOK(ctx, health.LoopbackClient(), "https://"+net.JoinHostPort(host, strconv.Itoa(port))+"/healthz")
+	return health.WaitSelfSigned(ctx, s.opts.SecureServing.BindAddress, s.opts.SecureServing.BindPort)
 }
