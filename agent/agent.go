@@ -50,9 +50,12 @@ func Components(o Options) ([]component.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	programs, err := bundle.Unpack(o.DataDir)
+	programs, restored, err := bundle.Unpack(o.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	for _, path := range restored {
+		o.Log.Warn("a node program was missing or not executable; restored it from kite", "program", path)
 	}
 	name := o.Agent.NodeName
 	if err := o.ServerPKI.EnsureNodeCerts(l.TLSDir(), name, []net.IP{o.NodeIP}, time.Now()); err != nil {

@@ -41,51 +41,65 @@ type Dir struct {
 func (d Dir) Bin() string        { return filepath.Join(d.Root, "bin") }
 func (d Dir) PauseImage() string { return filepath.Join(d.Root, PauseImage) }
 
-// Unpack makes sure this build's programs are in <dataDir>/data/<hash>.
-func Unpack(dataDir string) (Dir, error) {
+// Unpack makes sure this build's programs are in <dataDir>/data/<hash>. A
+// program found missing or not executable in an unpacked bundle (deleted by
+// hand, say) is put back; its name is returned in restored.
+func Unpack(dataDir string) (d Dir, restored []string, err error) {
 	if err := check(); err != nil {
-		return Dir{}, err
+		return Dir{}, nil, err
 	}
 	hash, err := contentHash()
 	if err != nil {
-		return Dir{}, err
+		return Dir{}, nil, err
 	}
-	d := Dir{Root: filepath.Join(dataDir, "data", hash)}
+	d = Dir{Root: filepath.Join(dataDir, "data", hash)}
 	if _, err := os.Stat(filepath.Join(d.Root, ".complete")); err == nil {
-		return d, nil
+		for _, p := range Programs {
+			path := filepath.Join(d.Bin(), p)
+			if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				continue
+			}
+			os.Remove(path)
+			if err := unzip("assets/"+p+".gz", path, 0o755); err != nil {
+				return Dir{}, restored, err
+			}
+			restored = append(restored, path)
+		}
+		return d, restored, nil
 	}
-	// Unpack into a fresh folder and rename it into place, so a crash
-	// never leaves a half-written runc behind a valid-looking path.
-	if err := os.MkdirAll(filepath.Dir(d.Root), 0o755); err != nil {
-		return Dir{}, err
+	return d, nil, unpackAll(d.Root)
+}
+
+// unpackAll writes the whole bundle to a fresh folder and renames it to
+// root, so a crash never leaves a half-written runc at a valid-looking path.
+func unpackAll(root string) error {
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(d.Root), ".unpack-")
+	tmp, err := os.MkdirTemp(filepath.Dir(root), ".unpack-")
 	if err != nil {
-		return Dir{}, err
+		return err
 	}
 	defer os.RemoveAll(tmp)
 	if err := os.Mkdir(filepath.Join(tmp, "bin"), 0o755); err != nil {
-		return Dir{}, err
+		return err
 	}
 	for _, p := range Programs {
 		if err := unzip("assets/"+p+".gz", filepath.Join(tmp, "bin", p), 0o755); err != nil {
-			return Dir{}, err
+			return err
 		}
 	}
 	if err := copyAsset("assets/"+PauseImage, filepath.Join(tmp, PauseImage)); err != nil {
-		return Dir{}, err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		return Dir{}, err
+		return err
 	}
-	os.RemoveAll(d.Root) // an incomplete earlier attempt
+	os.RemoveAll(root) // an incomplete earlier attempt
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return Dir{}, err
+		return err
 	}
-	if err := os.Rename(tmp, d.Root); err != nil {
-		return Dir{}, err
-	}
-	return d, nil
+	return os.Rename(tmp, root)
 }
 
 // check reports a kite built without its node programs (plain `go build`).

@@ -72,7 +72,7 @@ func setDefaultEnv(key, value string) {
 
 // execCrictl replaces kite with the crictl that kite ships.
 func execCrictl(args []string) error {
-	d, err := bundle.Unpack(dataDir())
+	d, _, err := bundle.Unpack(dataDir())
 	if err != nil {
 		return err
 	}

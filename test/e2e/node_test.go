@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,9 +143,26 @@ func TestNode(t *testing.T) {
 	if out, _ := exec.Command("pgrep", "-f", "httpd -f -p 8080").Output(); len(strings.Fields(string(out))) < 3 {
 		t.Fatalf("pods did not outlive kite: %q", out)
 	}
+	// A node program deleted by hand is put back at the next start.
+	runcs, _ := filepath.Glob(filepath.Join(dataDir, "data", "*", "bin", "runc"))
+	if len(runcs) != 1 {
+		t.Fatalf("runc not unpacked where documented: %v", runcs)
+	}
+	if err := os.Remove(runcs[0]); err != nil {
+		t.Fatal(err)
+	}
 	stopped := time.Now()
 	srv = startServer(t, dataDir, kubeconfig, "--node-name", "kite-e2e", "--node-label", "kite.test/role=e2e")
 	srv.waitReady()
+	if log := srv.stderr.String(); !strings.Contains(log, "restored it from kite") || !strings.Contains(log, runcs[0]) {
+		t.Error("the missing runc was not reported")
+	}
+	if st, err := os.Stat(runcs[0]); err != nil || st.Mode()&0o111 == 0 {
+		t.Errorf("runc not restored: %v", err)
+	}
+	if strings.Contains(srv.stderr.String(), "imported images") {
+		t.Error("unchanged image tarballs were imported again on restart")
+	}
 	// Give the new kubelet time to act on what it found (a restart storm
 	// shows within seconds), then compare.
 	eventually(t, time.Minute, "kubelet heartbeat after restart", func() error {
@@ -208,6 +226,36 @@ func TestNode(t *testing.T) {
 			t.Errorf("iptables rules left")
 		}
 	})
+}
+
+// TestBusyContainerdSocket: another containerd on the node's socket is
+// reported by name, and kite does not take over its socket.
+func TestBusyContainerdSocket(t *testing.T) {
+	dataDir := t.TempDir()
+	sockDir := filepath.Join(dataDir, "agent", "containerd")
+	if err := os.MkdirAll(sockDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(sockDir, "containerd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	code, out := runKite(t, "server", "--data-dir", dataDir, "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"))
+	assertFailed(t, code, out, sock, "in use by another process")
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("the other process's socket was removed: %v", err)
+	}
 }
 
 // containers lists the web pods' container IDs and restart counts.
