@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -79,7 +80,11 @@ func (c *Containerd) Run(ctx context.Context) error {
 	c.cmd = exec.Command(c.Exe, "containerd", "--config", c.Config.ConfigFile())
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	// If kite dies, containerd follows; the shims, in their own process
-	// groups, keep the pods running.
+	// groups, keep the pods running. The kernel sends Pdeathsig when the
+	// *thread* that started the child ends, so this goroutine keeps its
+	// thread until containerd is stopped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	// On a restart containerd finds the shims of running pods by name on
 	// its PATH, not through the CRI runtime_path: put kite's programs first.
