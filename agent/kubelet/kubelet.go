@@ -5,7 +5,10 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -21,6 +24,7 @@ import (
 	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
 
 	"github.com/kite-project/kite/pkg/kubeclient"
+	"github.com/kite-project/kite/pkg/ports"
 )
 
 // Kubelet is the kubelet component. It is ready once its Node is Ready.
@@ -29,6 +33,7 @@ type Kubelet struct {
 	Args       []string // kubelet flags; they take precedence over the file
 	Kubeconfig string   // the kubelet's own credentials, to watch its Node
 	NodeName   string
+	Log        *slog.Logger
 
 	server *options.KubeletServer
 }
@@ -62,6 +67,13 @@ func (k *Kubelet) Prepare(ctx context.Context) error {
 		return err
 	}
 	if err := kubeletconfigvalidation.ValidateKubeletConfiguration(kc, utilfeature.DefaultFeatureGate); err != nil {
+		return err
+	}
+	// The kubelet ends the whole process when its ports are taken.
+	if err := ports.Free(
+		ports.Port{Addr: net.JoinHostPort(kc.Address, strconv.Itoa(int(kc.Port))), What: "kubelet"},
+		ports.Port{Addr: net.JoinHostPort(kc.HealthzBindAddress, strconv.Itoa(int(kc.HealthzPort))), What: "kubelet healthz"},
+	); err != nil {
 		return err
 	}
 	k.server = &options.KubeletServer{KubeletFlags: *kf, KubeletConfiguration: *kc}
@@ -101,20 +113,30 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	return nil
 }
 
-// Ready waits for the Node to be registered and Ready.
+// Ready waits for the Node to be registered and Ready, saying every 30 s
+// what it is waiting for.
 func (k *Kubelet) Ready(ctx context.Context) error {
 	cs, err := kubeclient.FromFile(k.Kubeconfig)
 	if err != nil {
 		return err
 	}
+	lastReport := time.Now()
 	for {
+		why := "node not registered yet"
 		node, err := cs.CoreV1().Nodes().Get(ctx, k.NodeName, metav1.GetOptions{})
 		if err == nil {
 			for _, c := range node.Status.Conditions {
 				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
 					return nil
 				}
+				if c.Type == corev1.NodeReady {
+					why = c.Message
+				}
 			}
+		}
+		if time.Since(lastReport) > 30*time.Second {
+			k.Log.Info("waiting for the node to be Ready", "node", k.NodeName, "reason", why)
+			lastReport = time.Now()
 		}
 		select {
 		case <-ctx.Done():
