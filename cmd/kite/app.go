@@ -60,7 +60,7 @@ func serverCommand() *cli.Command {
 	cfg := config.NewServer()
 	return &cli.Command{
 		Name:         "server",
-		Usage:        "run the control plane (API server, scheduler, controller-manager, datastore)",
+		Usage:        "run the control plane (datastore, API server, scheduler, controller-manager) and, unless --disable-agent, this node",
 		Flags:        cliflags.Server(&cfg),
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
