@@ -319,3 +319,39 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestNftablesMode: kube-proxy's nftables mode is one pass-through flag
+// away, and killall removes its tables.
+func TestNftablesMode(t *testing.T) {
+	dataDir := t.TempDir()
+	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
+	if err := os.MkdirAll(filepath.Join(dataDir, "agent", "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, busyboxTar, filepath.Join(dataDir, "agent", "images", "busybox.tar"))
+	t.Cleanup(func() { killall(t, dataDir) })
+	srv := startServer(t, dataDir, kubeconfig, "--kube-proxy-arg", "proxy-mode=nftables")
+	srv.waitReady()
+
+	srv.mustKubectl(t, "create", "namespace", "e2e")
+	apply(t, srv, strings.Replace(webDeployment, "replicas: 3", "replicas: 1", 1))
+	waitPodsReady(t, srv, "app=web", 1)
+	srv.mustKubectl(t, "-n", "e2e", "expose", "deployment", "web", "--type", "NodePort", "--port", "80", "--target-port", "8080")
+	port := srv.mustKubectl(t, "-n", "e2e", "get", "service", "web", "-o", "jsonpath={.spec.ports[0].nodePort}")
+	eventually(t, time.Minute, "NodePort "+port+" through nftables", func() error {
+		return httpGet(labNodeIP + ":" + port)
+	})
+	if out, err := theLab.command("nft", "list", "table", "ip", "kube-proxy").CombinedOutput(); err != nil {
+		t.Fatalf("no kube-proxy nftables table: %v: %s", err, out)
+	}
+	if out, _ := theLab.command("iptables-save").Output(); strings.Contains(string(out), "KUBE-SERVICES") {
+		t.Error("iptables service rules exist in nftables mode")
+	}
+	if code := srv.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	killall(t, dataDir)
+	if out, err := theLab.command("nft", "list", "table", "ip", "kube-proxy").CombinedOutput(); err == nil {
+		t.Errorf("killall left the kube-proxy nftables table: %s", out)
+	}
+}
