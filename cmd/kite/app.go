@@ -70,6 +70,9 @@ func serverCommand() *cli.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			if !cfg.DisableAgent && os.Geteuid() != 0 {
+				return fmt.Errorf("the node (containerd, kubelet, kube-proxy) needs root; run kite server as root, or pass --disable-agent to run the control plane alone")
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			// The first signal asks for an orderly stop; a second one, with
