@@ -8,15 +8,12 @@ package bundle
 
 import (
 	"compress/gzip"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -119,33 +116,15 @@ func check() error {
 	return nil
 }
 
-// contentHash names the bundle by the bytes it ships.
+// contentHash names the bundle by the bytes it ships. scripts/build
+// computes it: hashing here would read, and keep resident in kite's memory,
+// every embedded byte.
 func contentHash() (string, error) {
-	var names []string
-	err := fs.WalkDir(assets, "assets", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			names = append(names, path)
-		}
-		return err
-	})
+	b, err := assets.ReadFile("assets/bundle.hash")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("this kite binary has no bundle hash; build it with scripts/build")
 	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		f, err := assets.Open(n)
-		if err != nil {
-			return "", err
-		}
-		io.WriteString(h, n+"\x00")
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
+	return strings.TrimSpace(string(b)), nil
 }
 
 func unzip(asset, dst string, mode os.FileMode) error {
