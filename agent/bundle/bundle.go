@@ -56,8 +56,11 @@ func Unpack(dataDir string) (d Dir, restored []string, err error) {
 			if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 				continue
 			}
-			os.Remove(path)
-			if err := unzip("assets/"+p+".gz", path, 0o755); err != nil {
+			os.Remove(path + ".tmp")
+			if err := unzip("assets/"+p+".gz", path+".tmp", 0o755); err != nil {
+				return Dir{}, restored, err
+			}
+			if err := os.Rename(path+".tmp", path); err != nil {
 				return Dir{}, restored, err
 			}
 			restored = append(restored, path)
