@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err := writeKubeconfigs(cfg, p, in); err != nil {
 		return err
 	}
-	readyClient, err := adminClient(p)
+	readyClient, err := adminClient(p, caPEM)
 	if err != nil {
 		return err
 	}
@@ -227,12 +227,8 @@ func writeKubeconfigs(cfg config.Server, p pki.PKI, in flags.Inputs) error {
 
 // adminClient is the client that polls /readyz: anonymous requests are
 // refused, so it presents the admin certificate.
-func adminClient(p pki.PKI) (*http.Client, error) {
+func adminClient(p pki.PKI, caPEM []byte) (*http.Client, error) {
 	cert, err := tls.LoadX509KeyPair(p.Cert(pki.Admin), p.Key(pki.Admin))
-	if err != nil {
-		return nil, err
-	}
-	caPEM, err := os.ReadFile(p.Cert(pki.ServerCA))
 	if err != nil {
 		return nil, err
 	}

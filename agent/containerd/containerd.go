@@ -41,12 +41,6 @@ func (c *Containerd) Prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, p := range []string{"runc", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap"} {
-		path := filepath.Join(c.Config.BinDir, p)
-		if st, err := os.Stat(path); err != nil || st.Mode()&0o111 == 0 {
-			return fmt.Errorf("%s is missing or not executable; delete %s so kite unpacks it again", path, c.Config.BinDir)
-		}
-	}
 	if err := checkSocketFree(c.Config.Socket()); err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins" // containerd's plugins: CRI, overlayfs, ...
 
 	"github.com/kite-project/kite/agent/bundle"
+	"github.com/kite-project/kite/agent/containerd"
+	"github.com/kite-project/kite/agent/flags"
 	"github.com/kite-project/kite/agent/images"
 	"github.com/kite-project/kite/pkg/config"
 )
@@ -28,8 +30,11 @@ func dataDir() string {
 	return config.DefaultDataDir
 }
 
+// layout is the node's part of that data dir, as the agent lays it out.
+func layout() flags.Layout { return flags.Layout{Dir: config.AgentDir(dataDir())} }
+
 func containerdSocket() string {
-	return filepath.Join(config.AgentDir(dataDir()), "containerd", "containerd.sock")
+	return containerd.Config{Dir: layout().ContainerdDir()}.Socket()
 }
 
 func runtimeCommands() []*cli.Command {
@@ -76,7 +81,7 @@ func execCrictl(args []string) error {
 	if err != nil {
 		return err
 	}
-	setDefaultEnv("CRI_CONFIG_FILE", filepath.Join(config.AgentDir(dataDir()), "etc", "crictl.yaml"))
+	setDefaultEnv("CRI_CONFIG_FILE", layout().CrictlConfig())
 	setDefaultEnv("CONTAINER_RUNTIME_ENDPOINT", "unix://"+containerdSocket())
 	setDefaultEnv("IMAGE_SERVICE_ENDPOINT", "unix://"+containerdSocket())
 	bin := filepath.Join(d.Bin(), "crictl")

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 )
+
+// AgentDir holds the node's state: <data-dir>/agent.
+func AgentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }
 
 // Agent is what the node part of kite is told.
 type Agent struct {

@@ -240,6 +240,3 @@ func (s *Server) CredDir() string { return filepath.Join(s.ServerDir(), "cred") 
 
 // TokenFile holds the cluster join token.
 func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token") }
-
-// AgentDir holds the node's state: <data-dir>/agent.
-func AgentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }
