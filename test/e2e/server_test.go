@@ -72,6 +72,30 @@ func TestServerLifecycle(t *testing.T) {
 		return err
 	})
 
+	t.Run("kubectl uses /etc/kite/kite.yaml by default", func(t *testing.T) {
+		// A private mount namespace with a tmpfs over /etc: the default
+		// path exists there only, and the host's /etc is not touched.
+		link := filepath.Join(t.TempDir(), "kubectl")
+		if err := os.Symlink(kiteBin, link); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range [][]string{{kiteBin, "kubectl"}, {link}} {
+			script := fmt.Sprintf(`mount -t tmpfs tmpfs /etc && mkdir /etc/kite && cp %q /etc/kite/kite.yaml && exec nsenter --net=/run/netns/%s -- "$@" -n e2e get configmap settings -o jsonpath={.data.color}`,
+				kubeconfig, theLab.node)
+			c := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"}, cmd...)...)
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "KUBECONFIG=") {
+					c.Env = append(c.Env, kv)
+				}
+			}
+			c.Env = append(c.Env, "HOME="+t.TempDir()) // no ~/.kube/config to fall back on
+			out, err := c.CombinedOutput()
+			if err != nil || string(out) != "blue" {
+				t.Errorf("%s without KUBECONFIG: %v: %q", strings.Join(cmd, " "), err, out)
+			}
+		}
+	})
+
 	t.Run("second server on the same data dir is refused", func(t *testing.T) {
 		before := snapshot(t, filepath.Join(dataDir, "server", "tls"))
 		other := filepath.Join(t.TempDir(), "kite.yaml")
