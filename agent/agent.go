@@ -108,11 +108,12 @@ func Components(o Options) ([]component.Component, error) {
 		return nil, err
 	}
 
+	proxyArgs := flags.KubeProxyArgs(l, node)
 	return []component.Component{
 		&containerd.Containerd{Config: ctrd, Exe: exe},
 		&images.Importer{Socket: ctrd.Socket(), Tarballs: []string{programs.PauseImage()}, Dir: l.ImagesDir(), Log: o.Log},
 		&podnetwork.PodNetwork{Kubeconfig: l.KubeletKubeconfig(), NodeName: name, ConfDir: l.CNIConfDir(), IPAMDir: l.IPAMDir(), Log: o.Log},
 		&kubelet.Kubelet{ConfigFile: l.KubeletConfig(), Args: flags.KubeletArgs(l, node), Kubeconfig: l.KubeletKubeconfig(), NodeName: name, Log: o.Log},
-		&kubeproxy.KubeProxy{Args: flags.KubeProxyArgs(l, node)},
+		&kubeproxy.KubeProxy{Args: proxyArgs, HealthzAddr: flags.FlagValue(proxyArgs, "healthz-bind-address")},
 	}, nil
 }

@@ -123,3 +123,15 @@ func KubeProxyArgs(l Layout, n Node) []string {
 		{Name: "metrics-bind-address", Value: "127.0.0.1:10249"},
 	}, n.Agent.KubeProxyArgs)
 }
+
+// FlagValue returns the last value of --name in args ("" if absent): what
+// the component will use, a user's pass-through flag included.
+func FlagValue(args []string, name string) string {
+	v := ""
+	for _, a := range args {
+		if val, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			v = val
+		}
+	}
+	return v
+}

@@ -102,7 +102,13 @@ func TestKubeProxyArgs(t *testing.T) {
 	if got := value(args, "proxy-mode"); !slices.Equal(got, []string{"iptables"}) {
 		t.Errorf("proxy-mode %v", got)
 	}
-	n.Agent.KubeProxyArgs = []string{"proxy-mode=nftables"}
+	if got := FlagValue(args, "healthz-bind-address"); got != "127.0.0.1:10256" {
+		t.Errorf("healthz address %q", got)
+	}
+	n.Agent.KubeProxyArgs = []string{"proxy-mode=nftables", "healthz-bind-address=127.0.0.1:20256"}
+	if got := FlagValue(KubeProxyArgs(Layout{Dir: "/d/agent"}, n), "healthz-bind-address"); got != "127.0.0.1:20256" {
+		t.Errorf("a user's healthz address is not the one kite waits on: %q", got)
+	}
 	if got := value(KubeProxyArgs(Layout{Dir: "/d/agent"}, n), "proxy-mode"); !slices.Equal(got, []string{"nftables"}) {
 		t.Errorf("nftables not selectable: %v", got)
 	}

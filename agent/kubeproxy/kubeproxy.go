@@ -6,8 +6,6 @@ package kubeproxy
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/spf13/pflag"
 	"k8s.io/kubernetes/cmd/kube-proxy/app"
@@ -15,12 +13,10 @@ import (
 	"github.com/kite-project/kite/server/health"
 )
 
-// HealthzPort is where kube-proxy reports its health, on 127.0.0.1.
-const HealthzPort = 10256
-
 // KubeProxy is the kube-proxy component.
 type KubeProxy struct {
-	Args []string
+	Args        []string
+	HealthzAddr string // host:port of its health endpoint, from Args
 
 	opts *app.Options
 	errs chan error
@@ -58,6 +54,5 @@ func (k *KubeProxy) Run(ctx context.Context) error {
 }
 
 func (k *KubeProxy) Ready(ctx context.Context) error {
-	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(HealthzPort)) + "/livez"
-	return health.WaitOK(ctx, health.Client(nil), url)
+	return health.WaitOK(ctx, health.Client(nil), "http://"+k.HealthzAddr+"/livez")
 }
