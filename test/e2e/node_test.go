@@ -225,6 +225,7 @@ func TestNode(t *testing.T) {
 		if out, _ := theLab.command("iptables-save").Output(); strings.Contains(string(out), "KUBE-") || strings.Contains(string(out), "CNI-") {
 			t.Errorf("iptables rules left")
 		}
+		assertNoPodRecords(t, dataDir)
 	})
 }
 
@@ -350,8 +351,24 @@ func TestNftablesMode(t *testing.T) {
 	if code := srv.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}
-	killall(t, dataDir)
+	killall(t, dataDir) // the pod is still running: killall kills it
 	if out, err := theLab.command("nft", "list", "table", "ip", "kube-proxy").CombinedOutput(); err == nil {
 		t.Errorf("killall left the kube-proxy nftables table: %s", out)
+	}
+	assertNoPodRecords(t, dataDir)
+}
+
+// assertNoPodRecords checks that no record of a killed pod survives
+// outside the data dir: CNI results of kite's network, container log links.
+func assertNoPodRecords(t *testing.T, dataDir string) {
+	t.Helper()
+	if left, _ := filepath.Glob("/var/lib/cni/results/kite-*"); len(left) > 0 {
+		t.Errorf("CNI results left: %v", left)
+	}
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if target, _ := os.Readlink(l); strings.HasPrefix(target, dataDir+"/") {
+			t.Errorf("container log link left: %s", l)
+		}
 	}
 }
