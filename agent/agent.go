@@ -50,7 +50,7 @@ func Components(o Options) ([]component.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	programs, restored, err := bundle.Unpack(o.DataDir)
+	programs, restored, err := bundle.Unpack(o.DataDir, exe)
 	if err != nil {
 		return nil, err
 	}

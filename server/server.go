@@ -26,6 +26,7 @@ import (
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
+	"github.com/kite-project/kite/pkg/memtrim"
 	"github.com/kite-project/kite/pkg/token"
 	"github.com/kite-project/kite/server/apiserver"
 	"github.com/kite-project/kite/server/controllermanager"
@@ -127,6 +128,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		OnReady: func() {
 			log.Info("kite server is ready", "took", time.Since(started).Round(time.Millisecond),
 				"kubeconfig", cfg.WriteKubeconfig, "try", "kite kubectl get nodes")
+			// Start-up is over: give back what only it needed.
+			if err := memtrim.AfterStartup(); err != nil {
+				log.Warn("could not release start-up memory", "err", err)
+			}
 		},
 	}
 	return group.Run(ctx, components...)

@@ -1,5 +1,6 @@
 // Package bundle ships the node's helper programs inside kite: runc, the
-// containerd runc shim, the CNI plugins and crictl, plus the pause image.
+// CNI plugins and crictl, plus the pause image; next to them, containerd's
+// runc shim is a link to kite itself.
 // scripts/build builds them from the modules pinned in go.mod and puts them
 // in assets/; the agent unpacks them once to <data-dir>/data/<hash>/bin,
 // where <hash> names exactly this build's contents, so an upgrade of kite
@@ -20,8 +21,12 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// Programs every node needs in its bin dir.
-var Programs = []string{"runc", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap", "crictl"}
+// Programs every node needs in its bin dir, shipped inside kite.
+var Programs = []string{"runc", "bridge", "host-local", "loopback", "portmap", "crictl"}
+
+// Shim is the name containerd runs and looks up for the runc runtime; in
+// the bin dir it is a symbolic link to the kite executable.
+const Shim = "containerd-shim-runc-v2"
 
 // PauseImage is the file name of the pause image tarball in the bin dir's
 // parent, and PauseImageName the image it holds.
@@ -38,10 +43,39 @@ type Dir struct {
 func (d Dir) Bin() string        { return filepath.Join(d.Root, "bin") }
 func (d Dir) PauseImage() string { return filepath.Join(d.Root, PauseImage) }
 
-// Unpack makes sure this build's programs are in <dataDir>/data/<hash>. A
-// program found missing or not executable in an unpacked bundle (deleted by
-// hand, say) is put back; its name is returned in restored.
-func Unpack(dataDir string) (d Dir, restored []string, err error) {
+// Unpack makes sure this build's programs are in <dataDir>/data/<hash>,
+// with the shim link pointing at kite (self, an absolute path). A program
+// found missing or not executable in an unpacked bundle (deleted by hand,
+// say) is put back; its path is returned in restored.
+func Unpack(dataDir, self string) (d Dir, restored []string, err error) {
+	d, restored, err = unpack(dataDir)
+	if err != nil {
+		return d, restored, err
+	}
+	return d, restored, LinkShim(d.Bin(), self)
+}
+
+// LinkShim makes bin/containerd-shim-runc-v2 a symbolic link to self,
+// replacing whatever else is there: kite may have moved since the bundle
+// was unpacked.
+func LinkShim(bin, self string) error {
+	link := filepath.Join(bin, Shim)
+	if target, err := os.Readlink(link); err == nil && target == self {
+		return nil
+	}
+	tmp := link + ".tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(self, tmp); err != nil {
+		return fmt.Errorf("link the runc shim to kite: %w", err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("link the runc shim to kite: %w", err)
+	}
+	return nil
+}
+
+func unpack(dataDir string) (d Dir, restored []string, err error) {
 	if err := check(); err != nil {
 		return Dir{}, nil, err
 	}

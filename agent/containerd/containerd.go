@@ -109,6 +109,18 @@ func (c *Containerd) Run(ctx context.Context) error {
 	return nil
 }
 
+// SettledSignal tells the `kite containerd` child that the node has started,
+// so it can release the pages only its start-up used (pkg/memtrim).
+// containerd itself leaves SIGUSR2 alone.
+const SettledSignal = syscall.SIGUSR2
+
+// Settled passes the end of the node's start-up on to the child.
+func (c *Containerd) Settled() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		c.cmd.Process.Signal(SettledSignal)
+	}
+}
+
 // Ready waits for containerd to answer on its socket.
 func (c *Containerd) Ready(ctx context.Context) error {
 	for {

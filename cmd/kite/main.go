@@ -1,15 +1,23 @@
 // Command kite is a whole Kubernetes cluster in one binary. It is also
-// kubectl when run through a link of that name.
+// kubectl, ctr, crictl and containerd's runc shim when run through a link
+// of that name.
 package main
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/kite-project/kite/pkg/memtrim"
 )
 
 func main() {
-	switch filepath.Base(os.Args[0]) {
+	memtrim.SetGCDefault()
+	name := filepath.Base(os.Args[0])
+	if isShim(name) {
+		runShim()
+	}
+	switch name {
 	case "kubectl":
 		os.Exit(runKubectl(os.Args[1:]))
 	case "ctr", "crictl":

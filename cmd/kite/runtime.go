@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/kite-project/kite/agent/flags"
 	"github.com/kite-project/kite/agent/images"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/memtrim"
 )
 
 // dataDir is the data dir for the runtime commands: $KITE_DATA_DIR or the
@@ -45,6 +47,15 @@ func runtimeCommands() []*cli.Command {
 			Hidden:          true,
 			SkipFlagParsing: true,
 			Action: func(c *cli.Context) error {
+				// Installed before containerd serves, hence before the
+				// agent can send it (its default action would end us).
+				settled := make(chan os.Signal, 1)
+				signal.Notify(settled, containerd.SettledSignal)
+				go func() {
+					for range settled {
+						memtrim.AfterStartup()
+					}
+				}()
 				return containerdcmd.App().Run(context.Background(), append([]string{"containerd"}, c.Args().Slice()...))
 			},
 		},
@@ -77,7 +88,11 @@ func setDefaultEnv(key, value string) {
 
 // execCrictl replaces kite with the crictl that kite ships.
 func execCrictl(args []string) error {
-	d, _, err := bundle.Unpack(dataDir())
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	d, _, err := bundle.Unpack(dataDir(), self)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@
 package deps
 
 import (
-	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
 	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins"
 	_ "github.com/containerd/containerd/v2/cmd/containerd/command"
 	_ "github.com/containerd/containerd/v2/cmd/ctr/app"

@@ -38,6 +38,13 @@ type StopTimeouter interface {
 	StopTimeout() time.Duration
 }
 
+// Settler is a component told when every component of its group is ready,
+// that is when start-up is over (a child process can then release what only
+// its start-up needed).
+type Settler interface {
+	Settled()
+}
+
 type running struct {
 	c      Component
 	cancel context.CancelFunc
@@ -61,6 +68,11 @@ func (g Group) Run(ctx context.Context, comps ...Component) error {
 	if err == nil && ctx.Err() == nil {
 		if g.OnReady != nil {
 			g.OnReady()
+		}
+		for _, c := range comps {
+			if s, ok := c.(Settler); ok {
+				s.Settled()
+			}
 		}
 		select {
 		case <-ctx.Done():

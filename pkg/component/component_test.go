@@ -179,3 +179,48 @@ func TestComponentStopTimeout(t *testing.T) {
 		t.Fatal("the next component was not stopped after the timeout")
 	}
 }
+
+// settling is a fake that wants to know when start-up is over.
+type settling struct{ fake }
+
+func (s *settling) Settled() { s.log.add("settled " + s.name) }
+
+func TestSettledAfterEveryComponentIsReady(t *testing.T) {
+	ev := &events{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lastReady := make(chan struct{})
+	g := Group{Log: quiet}
+	done := make(chan error, 1)
+	go func() {
+		done <- g.Run(ctx, &settling{fake{name: "a", log: ev}}, &fake{name: "b", log: ev, ready: lastReady})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if slices.Contains(ev.get(), "settled a") {
+		t.Fatalf("settled before b was ready: %v", ev.get())
+	}
+	close(lastReady)
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(ev.get(), "settled a") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a never told start-up is over: %v", ev.get())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNotSettledWhenStartFails(t *testing.T) {
+	ev := &events{}
+	g := Group{Log: quiet}
+	err := g.Run(context.Background(), &settling{fake{name: "a", log: ev}}, &fake{name: "b", log: ev, prepareErr: errors.New("bad flag")})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if slices.Contains(ev.get(), "settled a") {
+		t.Fatalf("settled after a failed start: %v", ev.get())
+	}
+}

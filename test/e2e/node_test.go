@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,6 +82,30 @@ func TestNode(t *testing.T) {
 	apply(t, srv, webDeployment)
 	waitPodsReady(t, srv, "app=web", 3)
 	pod := strings.TrimPrefix(strings.TrimSpace(strings.Split(srv.mustKubectl(t, "-n", "e2e", "get", "pods", "-l", "app=web", "-o", "name"), "\n")[0]), "pod/")
+
+	t.Run("each pod's runc shim is kite", func(t *testing.T) {
+		self, err := filepath.EvalSymlinks(kiteBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links, _ := filepath.Glob(filepath.Join(dataDir, "data", "*", "bin", "containerd-shim-runc-v2"))
+		if len(links) != 1 {
+			t.Fatalf("shim links: %v", links)
+		}
+		if target, err := os.Readlink(links[0]); err != nil || target != self {
+			t.Fatalf("%s -> %q (%v), want a link to %s", links[0], target, err, self)
+		}
+		shims := shimProcesses(t, dataDir)
+		pods := strings.Fields(srv.mustKubectl(t, "get", "pods", "-A", "--field-selector", "spec.nodeName=kite-e2e,status.phase=Running", "-o", "name"))
+		if len(shims) != len(pods) {
+			t.Fatalf("%d shims for %d running pods", len(shims), len(pods))
+		}
+		for pid, exe := range shims {
+			if exe != self {
+				t.Errorf("shim %d runs %s, not kite", pid, exe)
+			}
+		}
+	})
 
 	t.Run("logs", func(t *testing.T) {
 		if out := srv.mustKubectl(t, "-n", "e2e", "logs", pod); !strings.Contains(out, "web-started") {
@@ -257,6 +282,28 @@ func TestBusyContainerdSocket(t *testing.T) {
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatalf("the other process's socket was removed: %v", err)
 	}
+}
+
+// shimProcesses maps the PIDs of the shims serving dataDir's containerd
+// to the programs they run.
+func shimProcesses(t *testing.T, dataDir string) map[int]string {
+	t.Helper()
+	address := "-address\x00" + filepath.Join(dataDir, "agent", "containerd", "containerd.sock") + "\x00"
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	shims := map[int]string{}
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), address) {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join(p, "exe"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		pid, _ := strconv.Atoi(filepath.Base(p))
+		shims[pid] = exe
+	}
+	return shims
 }
 
 // containers lists the web pods' container IDs and restart counts.

@@ -1,0 +1,139 @@
+// Package memtrim keeps kite's processes small on small machines: a
+// frugal default for the garbage collector, and, once start-up is over, the
+// release of what only start-up needed.
+//
+// The pages of the executable: kite is one large binary, and every kite
+// process (server, containerd, each pod's shim) runs the init() of every
+// package linked into it. Those inits are spread over the whole binary, and
+// the kernel maps up to 16 neighbouring cached pages at each fault, so each
+// process ends its start with nearly all of the binary mapped, though an
+// idle node only ever runs a fraction of it. Unmapping the read-only
+// segments (code, constants, tables) lets the next accesses map back just
+// what is used: the working set. The pages stay in the page cache, so this
+// costs a few minor faults; it is safe because those segments are never
+// written, and segments with any private copy (relocated data) are left
+// alone.
+package memtrim
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// GCPercent is kite's default for GOGC. Go's default, 100, lets the heap
+// grow to twice what is live before collecting; for kite server's ~110 MB
+// live heap that is over 100 MB of garbage held at idle. At 25 the
+// collector runs about four times as often (at idle, every minute or so;
+// see docs/node-agent.md for the figures).
+const GCPercent = 25
+
+// SetGCDefault applies GCPercent unless the user chose with $GOGC.
+func SetGCDefault() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(GCPercent)
+	}
+}
+
+// AfterStartup gives back to the system the garbage start-up left and the
+// pages of the executable only start-up touched.
+func AfterStartup() error {
+	debug.FreeOSMemory()
+	_, err := Executable()
+	return err
+}
+
+// Segment is one mapping of a file, as /proc/<pid>/smaps lists it.
+type Segment struct {
+	Start, End uintptr
+	Perms      string
+	Path       string
+	Anonymous  int64 // kB of private (copied-on-write) pages in the mapping
+}
+
+// Trimmable reports whether the segment can be unmapped and faulted back
+// from the file unchanged: read-only, private, a mapping of exe, and no
+// page of it a private copy.
+func (s Segment) Trimmable(exe string) bool {
+	return s.Path == exe && (s.Perms == "r-xp" || s.Perms == "r--p") && s.Anonymous == 0
+}
+
+// ParseSmaps reads the mappings in smaps format.
+func ParseSmaps(r io.Reader) ([]Segment, error) {
+	var segs []Segment
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if strings.HasSuffix(fields[0], ":") {
+			if fields[0] == "Anonymous:" && len(segs) > 0 && len(fields) >= 2 {
+				kb, err := strconv.ParseInt(fields[1], 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("smaps: bad line %q", line)
+				}
+				segs[len(segs)-1].Anonymous = kb
+			}
+			continue
+		}
+		// A mapping's header: start-end perms offset dev inode [path]
+		if len(fields) < 5 {
+			continue // VmFlags and the like
+		}
+		start, end, ok := strings.Cut(fields[0], "-")
+		if !ok {
+			continue
+		}
+		s, err1 := strconv.ParseUint(start, 16, 64)
+		e, err2 := strconv.ParseUint(end, 16, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		seg := Segment{Start: uintptr(s), End: uintptr(e), Perms: fields[1]}
+		if len(fields) >= 6 {
+			seg.Path = strings.Join(fields[5:], " ")
+		}
+		segs = append(segs, seg)
+	}
+	return segs, sc.Err()
+}
+
+// Executable unmaps this process's read-only mappings of its own
+// executable and returns how many bytes of address space it covered.
+func Executable() (int64, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return 0, err
+	}
+	segs, err := ParseSmaps(f)
+	f.Close()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, s := range segs {
+		if !s.Trimmable(exe) {
+			continue
+		}
+		// MADV_DONTNEED on a private file mapping with no private pages
+		// drops the page table entries only; the file's pages stay cached.
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, s.Start, s.End-s.Start, unix.MADV_DONTNEED); errno != 0 {
+			return total, fmt.Errorf("madvise %x-%x: %w", s.Start, s.End, errno)
+		}
+		total += int64(s.End - s.Start)
+	}
+	return total, nil
+}

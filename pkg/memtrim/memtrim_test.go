@@ -1,0 +1,121 @@
+package memtrim
+
+import (
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const sample = `00400000-00401000 r--p 00000000 fe:00 9979442                            /usr/local/bin/kite
+Size:                  4 kB
+Anonymous:             0 kB
+00401000-05aa5000 r-xp 00001000 fe:00 9979442                            /usr/local/bin/kite
+Size:              89744 kB
+Rss:               83280 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me dw sd
+0d24e000-0d254000 r--p 0ce4e000 fe:00 9979442                            /usr/local/bin/kite
+Anonymous:             8 kB
+0d254000-0d43b000 rw-p 0ce54000 fe:00 9979442                            /usr/local/bin/kite
+Anonymous:           556 kB
+7f0000000000-7f0000100000 r--p 00000000 fe:00 12                         /usr/lib/locale/C.utf8/LC_CTYPE
+Anonymous:             0 kB
+7f0000200000-7f0000300000 rw-p 00000000 00:00 0 
+Anonymous:          1024 kB
+7ffd00000000-7ffd00001000 r-xp 00000000 00:00 0                          [vdso]
+Anonymous:             0 kB
+`
+
+func TestOnlyUnwrittenReadOnlyMappingsOfKiteAreTrimmable(t *testing.T) {
+	segs, err := ParseSmaps(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 7 {
+		t.Fatalf("parsed %d mappings, want 7: %+v", len(segs), segs)
+	}
+	var trimmable []uintptr
+	for _, s := range segs {
+		if s.Trimmable("/usr/local/bin/kite") {
+			trimmable = append(trimmable, s.Start)
+		}
+	}
+	// The ELF header and the code; not the relocated read-only data (it has
+	// private pages that would revert to the file's), the writable data,
+	// other files, anonymous memory or the vdso.
+	if len(trimmable) != 2 || trimmable[0] != 0x400000 || trimmable[1] != 0x401000 {
+		t.Fatalf("trimmable mappings start at %x, want 400000 and 401000", trimmable)
+	}
+	if segs[5].Path != "" || segs[5].Anonymous != 1024 {
+		t.Fatalf("anonymous mapping parsed as %+v", segs[5])
+	}
+}
+
+func TestParseSmapsRejectsAGarbledCount(t *testing.T) {
+	_, err := ParseSmaps(strings.NewReader("00400000-00401000 r--p 00000000 fe:00 1 /bin/kite\nAnonymous: lots kB\n"))
+	if err == nil {
+		t.Fatal("no error for a count that is not a number")
+	}
+}
+
+// codeResident is the resident size (kB) of this test binary's code.
+func codeResident(t *testing.T) int64 {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rss int64
+	inCode := false
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && strings.Contains(f[0], "-") {
+			inCode = f[1] == "r-xp" && f[5] == exe
+		} else if inCode && len(f) >= 2 && f[0] == "Rss:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rss += kb
+		}
+	}
+	return rss
+}
+
+func TestExecutableUnmapsCodeAndTheProcessCarriesOn(t *testing.T) {
+	before := codeResident(t)
+	n, err := Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := codeResident(t)
+	if n == 0 {
+		t.Fatal("nothing trimmed")
+	}
+	if after >= before {
+		t.Fatalf("code resident %d kB after trimming, %d kB before", after, before)
+	}
+	// The code runs on from the page cache: a second pass works too.
+	if _, err := Executable(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSetGCDefaultLeavesTheUsersGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "100")
+	SetGCDefault()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent %d with GOGC=100 set", got)
+	}
+	t.Setenv("GOGC", "")
+	SetGCDefault()
+	if got := debug.SetGCPercent(100); got != GCPercent {
+		t.Fatalf("GC percent %d with no GOGC, want %d", got, GCPercent)
+	}
+}
