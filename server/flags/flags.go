@@ -85,6 +85,12 @@ func ControllerManager(cfg *config.Server, in Inputs) []string {
 		{Name: "profiling", Value: "false"},
 		{Name: "controllers", Value: "*,tokencleaner"},
 		{Name: "use-service-account-credentials", Value: "true"},
+		// Building its ~40 controllers takes ~100 requests (a service
+		// account and a token each); at client-go's default 20 QPS that is
+		// ~4 s, and the node waits for them: the node-ipam controller, which
+		// gives the node its PodCIDR, starts only once all are built.
+		{Name: "kube-api-qps", Value: "100"},
+		{Name: "kube-api-burst", Value: "200"},
 		{Name: "allocate-node-cidrs", Value: "true"},
 		{Name: "cluster-cidr", Value: cfg.ClusterCIDR},
 		{Name: "service-cluster-ip-range", Value: cfg.ServiceCIDR},

@@ -75,3 +75,18 @@ func TestControllerManagerAllocatesFromClusterCIDR(t *testing.T) {
 		t.Errorf("kubeconfig %v", got)
 	}
 }
+
+func TestControllerManagerClientIsNotThrottledAtStart(t *testing.T) {
+	cfg := config.NewServer()
+	args := ControllerManager(&cfg, Inputs{})
+	if got := value(args, "kube-api-qps"); !slices.Equal(got, []string{"100"}) {
+		t.Errorf("kube-api-qps %v, want 100 (client-go's 20 delays the node's PodCIDR by ~4 s)", got)
+	}
+	if got := value(args, "kube-api-burst"); !slices.Equal(got, []string{"200"}) {
+		t.Errorf("kube-api-burst %v", got)
+	}
+	cfg.ControllerManagerArgs = []string{"kube-api-qps=20"}
+	if got := value(ControllerManager(&cfg, Inputs{}), "kube-api-qps"); !slices.Equal(got, []string{"20"}) {
+		t.Errorf("user's kube-api-qps not applied: %v", got)
+	}
+}
