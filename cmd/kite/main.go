@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	_ "github.com/kite-project/kite/pkg/englishonly" // before kubectl's packages: see its doc
 	"github.com/kite-project/kite/pkg/memtrim"
 )
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -310,5 +311,38 @@ func assertUnchanged(t *testing.T, before, after map[string]string) {
 		if _, ok := before[path]; !ok {
 			t.Errorf("%s was created", path)
 		}
+	}
+}
+
+// TestKubectlCatalogueOnlyForKubectl: kite processes other than kubectl
+// (the server, containerd, each pod's shim) do not parse kubectl's message
+// catalogue in their init (pkg/englishonly); kubectl still does.
+func TestKubectlCatalogueOnlyForKubectl(t *testing.T) {
+	// inittrace lines: "init <package> @… ms, … ms clock, <bytes> bytes, …"
+	initBytes := func(args ...string) int {
+		cmd := exec.Command(kiteBin, args...)
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kite %v: %v\n%s", args, err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 7 && f[0] == "init" && f[1] == "k8s.io/kubectl/pkg/cmd/options" {
+				n, err := strconv.Atoi(f[7])
+				if err != nil {
+					t.Fatalf("inittrace line %q", line)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no inittrace line for kubectl's options package in:\n%s", out)
+		return 0
+	}
+	if n := initBytes("--version"); n > 100_000 {
+		t.Errorf("kite --version: kubectl's options package allocated %d bytes in init; the catalogue was loaded", n)
+	}
+	if n := initBytes("kubectl", "version", "--client"); n < 1_000_000 {
+		t.Errorf("kite kubectl: kubectl's options package allocated %d bytes in init; translations not loaded", n)
 	}
 }
