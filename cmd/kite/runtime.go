@@ -53,7 +53,9 @@ func runtimeCommands() []*cli.Command {
 				signal.Notify(settled, containerd.SettledSignal)
 				go func() {
 					for range settled {
-						memtrim.AfterStartup()
+						if err := memtrim.AfterStartup(); err != nil {
+							fmt.Fprintf(os.Stderr, "kite containerd: could not release start-up memory: %v\n", err)
+						}
 					}
 				}()
 				return containerdcmd.App().Run(context.Background(), append([]string{"containerd"}, c.Args().Slice()...))
