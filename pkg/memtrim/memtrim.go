@@ -3,16 +3,21 @@
 // start-up needed.
 //
 // The pages of the executable: kite is one large binary, and every kite
-// process (server, containerd, each pod's shim) runs the init() of every
-// package linked into it. Those inits are spread over the whole binary, and
-// the kernel maps up to 16 neighbouring cached pages at each fault, so each
-// process ends its start with nearly all of the binary mapped, though an
-// idle node only ever runs a fraction of it. Unmapping the read-only
-// segments (code, constants, tables) lets the next accesses map back just
-// what is used: the working set. The pages stay in the page cache, so this
-// costs a few minor faults; it is safe because those segments are never
-// written, and segments with any private copy (relocated data) are left
-// alone.
+// process (server, containerd, each pod's shim, each `kite kubectl`) runs
+// the init() of every package linked into it. Those inits are spread over
+// the whole binary, so nearly all of it ends up in the page cache, and on
+// each page fault the kernel also maps up to 16 cached neighbours of the
+// page (fault-around): a process ends its start with nearly all of the
+// binary mapped, though an idle node only ever runs a fraction of it, and
+// the neighbours of every page it touches later are mapped too. So, once
+// start-up is over, a process unmaps the read-only segments of the binary
+// (code, constants, tables) and drops from the page cache the pages of the
+// binary that no process maps any more. From then on the process maps back
+// its working set and little else. This is safe because those segments are
+// never written (segments with any private copy, relocated data, are left
+// alone); the cost is that the dropped pages are read from disk again when
+// a kite process needs them: a `kite kubectl` run just after takes ~0.3 s
+// more (docs/node-agent.md).
 package memtrim
 
 import (
@@ -109,7 +114,9 @@ func ParseSmaps(r io.Reader) ([]Segment, error) {
 }
 
 // Executable unmaps this process's read-only mappings of its own
-// executable and returns how many bytes of address space it covered.
+// executable and drops the executable's unmapped pages from the page
+// cache. It returns how many bytes of address
+// space it unmapped.
 func Executable() (int64, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -130,11 +137,34 @@ func Executable() (int64, error) {
 			continue
 		}
 		// MADV_DONTNEED on a private file mapping with no private pages
-		// drops the page table entries only; the file's pages stay cached.
+		// drops the page table entries only; the file's pages stay cached
+		// until dropCached.
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, s.Start, s.End-s.Start, unix.MADV_DONTNEED); errno != 0 {
 			return total, fmt.Errorf("madvise %x-%x: %w", s.Start, s.End, errno)
 		}
 		total += int64(s.End - s.Start)
 	}
+	if total > 0 {
+		// Drop what no process maps from the cache, or fault-around maps
+		// it back here. /proc/self/exe is the file this process runs even
+		// if the path now names a newer kite.
+		if err := dropCached("/proc/self/exe"); err != nil {
+			return total, err
+		}
+	}
 	return total, nil
+}
+
+// dropCached drops the file's pages that no process maps from the page
+// cache. The kernel keeps mapped pages.
+func dropCached(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("dropping the cached pages of %s: %w", path, err)
+	}
+	return nil
 }

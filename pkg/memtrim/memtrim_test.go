@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const sample = `00400000-00401000 r--p 00000000 fe:00 9979442                            /usr/local/bin/kite
@@ -103,6 +106,67 @@ func TestExecutableUnmapsCodeAndTheProcessCarriesOn(t *testing.T) {
 	// The code runs on from the page cache: a second pass works too.
 	if _, err := Executable(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// cachedKB is how much of the file at path is in the page cache.
+func cachedKB(t *testing.T, path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	page := os.Getpagesize()
+	vec := make([]byte, (len(m)+page-1)/page)
+	// x/sys has no wrapper for mincore(2).
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n * page / 1024
+}
+
+func TestExecutableDropsItsUnmappedPagesFromTheCache(t *testing.T) {
+	// Read the whole test binary so that all of it is cached, and write it
+	// out: go test has just written it, and the kernel drops only clean
+	// pages.
+	data, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.Open("/proc/self/exe"); err != nil {
+		t.Fatal(err)
+	} else {
+		err := f.Sync()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := cachedKB(t, "/proc/self/exe")
+	if before < len(data)/1024/2 {
+		t.Fatalf("only %d kB of the %d kB binary cached after reading it", before, len(data)/1024)
+	}
+	if _, err := Executable(); err != nil {
+		t.Fatal(err)
+	}
+	// What the test maps again right after the trim stays (with whole
+	// folios around it, which the kernel caches in blocks of up to 2 MB);
+	// the rest goes.
+	if after := cachedKB(t, "/proc/self/exe"); after > before*3/4 {
+		t.Fatalf("%d kB of the binary still cached after the trim, %d kB before", after, before)
 	}
 }
 
