@@ -115,8 +115,7 @@ func ParseSmaps(r io.Reader) ([]Segment, error) {
 
 // Executable unmaps this process's read-only mappings of its own
 // executable and drops the executable's unmapped pages from the page
-// cache. It returns how many bytes of address
-// space it unmapped.
+// cache. It returns how many bytes of address space it unmapped.
 func Executable() (int64, error) {
 	exe, err := os.Executable()
 	if err != nil {

@@ -139,9 +139,9 @@ func cachedKB(t *testing.T, path string) int {
 }
 
 func TestExecutableDropsItsUnmappedPagesFromTheCache(t *testing.T) {
-	// Read the whole test binary so that all of it is cached, and write it
-	// out: go test has just written it, and the kernel drops only clean
-	// pages.
+	// Read the whole test binary so that all of it is cached, and flush
+	// it to disk: go test has just written it, and the kernel drops only
+	// clean pages.
 	data, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
