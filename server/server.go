@@ -128,10 +128,14 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		OnReady: func() {
 			log.Info("kite server is ready", "took", time.Since(started).Round(time.Millisecond),
 				"kubeconfig", cfg.WriteKubeconfig, "try", "kite kubectl get nodes")
-			// Start-up is over: give back what only it needed.
-			if err := memtrim.AfterStartup(); err != nil {
-				log.Warn("could not release start-up memory", "err", err)
-			}
+			// Start-up is over: give back what only it needed. In the
+			// background: right after an install this first writes the
+			// binary out, seconds on an SD card.
+			go func() {
+				if err := memtrim.AfterStartup(); err != nil {
+					log.Warn("could not release start-up memory", "err", err)
+				}
+			}()
 		},
 	}
 	return group.Run(ctx, components...)

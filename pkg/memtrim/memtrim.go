@@ -155,13 +155,19 @@ func Executable() (int64, error) {
 }
 
 // dropCached drops the file's pages that no process maps from the page
-// cache. The kernel keeps mapped pages.
+// cache. The kernel keeps mapped pages, and pages not yet written to disk:
+// a kite installed or built moments before it started would keep its
+// start-up's pages for as long as it runs, so write it out first (once it
+// is on disk, that costs nothing).
 func dropCached(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing out %s before dropping its cached pages: %w", path, err)
+	}
 	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
 		return fmt.Errorf("dropping the cached pages of %s: %w", path, err)
 	}
