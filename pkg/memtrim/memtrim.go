@@ -22,6 +22,7 @@ package memtrim
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -165,11 +166,13 @@ func dropCached(path string) error {
 		return err
 	}
 	defer f.Close()
+	var errs []error
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing out %s before dropping its cached pages: %w", path, err)
+		// Drop what is on disk all the same.
+		errs = append(errs, fmt.Errorf("writing out %s before dropping its cached pages: %w", path, err))
 	}
 	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("dropping the cached pages of %s: %w", path, err)
+		errs = append(errs, fmt.Errorf("dropping the cached pages of %s: %w", path, err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
