@@ -55,10 +55,15 @@ func runShim() {
 			return task.NewTaskService(ic.Context, publisher.(shim.Publisher), sd.(shutdown.Service))
 		},
 	})
-	// Every package's init() ran in this process too; hand back the
-	// garbage and the pages of the binary they left before the shim
-	// settles for the pod's life.
-	memtrim.AfterStartup() // best effort: the shim works without it
+	// Every package's init() ran in this process too; the copy that
+	// serves the pod, started with no action, hands back the garbage and
+	// the pages of the binary they left before it settles for the pod's
+	// life. The short-lived "start" and "delete" runs (containerd puts the
+	// action after the flags) exit at once: trimming there would only
+	// slow pods' start and stop.
+	if action := os.Args[len(os.Args)-1]; action != "start" && action != "delete" {
+		memtrim.AfterStartup() // best effort: the shim works without it
+	}
 	shim.RunShim(context.Background(), manager.NewShimManager("io.containerd.runc.v2"))
 	os.Exit(0)
 }
