@@ -24,6 +24,8 @@ import (
 	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/joinapi"
+	"github.com/kite-project/kite/pkg/kubeclient"
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
 	"github.com/kite-project/kite/pkg/memtrim"
@@ -32,8 +34,10 @@ import (
 	"github.com/kite-project/kite/server/controllermanager"
 	"github.com/kite-project/kite/server/flags"
 	"github.com/kite-project/kite/server/health"
+	"github.com/kite-project/kite/server/join"
 	"github.com/kite-project/kite/server/pki"
 	"github.com/kite-project/kite/server/scheduler"
+	"github.com/kite-project/kite/server/tunnel"
 )
 
 // Run starts the control plane described by cfg (already validated) and
@@ -76,8 +80,17 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if _, err := token.Ensure(cfg.TokenFile(), cfg.Token, token.HashCA(caPEM)); err != nil {
+	serverToken, err := token.Ensure(cfg.TokenFile(), cfg.Token, token.HashCA(caPEM), token.ServerUser)
+	if err != nil {
 		return err
+	}
+	agentSecret := ""
+	if _, statErr := os.Stat(cfg.AgentTokenFile()); cfg.AgentToken != "" || statErr == nil {
+		agentToken, err := token.Ensure(cfg.AgentTokenFile(), cfg.AgentToken, token.HashCA(caPEM), token.AgentUser)
+		if err != nil {
+			return err
+		}
+		agentSecret = agentToken.Password
 	}
 
 	in := flags.Inputs{
@@ -92,6 +105,27 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	admin, err := kubeclient.FromFile(filepath.Join(cfg.CredDir(), "admin.kubeconfig"))
+	if err != nil {
+		return err
+	}
+	tun := tunnel.New(p)
+	joinHandler := &join.Handler{
+		PKI: p,
+		Config: joinapi.Config{
+			ClusterCIDR:    cfg.ClusterCIDR,
+			ServiceCIDR:    cfg.ServiceCIDR,
+			ClusterDNS:     cfg.ClusterDNS,
+			ClusterDomain:  cfg.ClusterDomain,
+			FlannelBackend: cfg.FlannelBackend,
+			Servers:        []string{net.JoinHostPort(advertiseIP.String(), strconv.Itoa(cfg.HTTPSPort))},
+		},
+		ServerSecret: serverToken.Password,
+		AgentSecret:  agentSecret,
+		Client:       admin,
+		Tunnel:       tun,
+		Log:          log,
+	}
 
 	datastore := kine.New(cfg.ServerDir())
 	in.EtcdEndpoint = datastore.Endpoint()
@@ -102,26 +136,26 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			Listener:    listener,
 			ReadyURL:    cfg.APIServerURL() + "/readyz",
 			ReadyClient: readyClient,
+			Wrap:        joinHandler.Wrap,
+			KubeletDial: tun.Dial,
 		},
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
+		&join.Setup{Client: admin, Tunnel: tun, Log: log},
 	}
 	if !cfg.DisableAgent {
-		node, err := agent.Components(agent.Options{
-			DataDir:       cfg.DataDir,
-			Agent:         cfg.Agent,
-			NodeIP:        nodeIP,
-			APIServerURL:  cfg.APIServerURL(),
-			ClusterDNS:    cfg.ClusterDNS,
-			ClusterDomain: cfg.ClusterDomain,
-			ClusterCIDR:   cfg.ClusterCIDR,
-			ServerPKI:     p,
-			Log:           log,
-		})
-		if err != nil {
-			return err
-		}
-		components = append(components, node...)
+		// The server's own node joins like any other: over loopback, with
+		// the server token, through the join endpoint.
+		nodeAgent := cfg.Agent
+		nodeAgent.NodeIP = nodeIP.String()
+		components = append(components, &agent.Node{Options: agent.Options{
+			DataDir: cfg.DataDir,
+			Agent:   nodeAgent,
+			Server:  cfg.APIServerURL(),
+			Token:   serverToken,
+			LBPort:  cfg.HTTPSPort + 1,
+			Log:     log,
+		}})
 	}
 	group := component.Group{
 		Log: log,
@@ -214,6 +248,9 @@ func writeKubeconfigs(cfg config.Server, p pki.PKI, in flags.Inputs) error {
 	for path, name := range map[string]string{
 		in.SchedulerKubeconfig:         pki.Scheduler,
 		in.ControllerManagerKubeconfig: pki.ControllerManager,
+		// kite server's own client (join endpoints, tunnel, set-up); the
+		// file given with --write-kubeconfig is the user's.
+		filepath.Join(cfg.CredDir(), "admin.kubeconfig"): pki.Admin,
 	} {
 		kc, err := kubeconfig.FromFiles(url, p.Cert(pki.ServerCA), p.Cert(name), p.Key(name))
 		if err != nil {

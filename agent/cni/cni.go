@@ -1,6 +1,7 @@
 // Package cni writes the node's pod network configuration: one Linux
-// bridge, addresses from the node's PodCIDR (host-local IPAM), masquerade
-// for traffic leaving the cluster, and port mappings.
+// bridge, addresses from the node's PodCIDR (host-local IPAM), and port
+// mappings. flannel carries traffic between nodes and masquerades what
+// leaves the cluster; the bridge masquerades only when flannel is not there.
 package cni
 
 import (
@@ -23,6 +24,12 @@ const BridgeName = "kite0"
 type Network struct {
 	PodCIDR string // the node's spec.podCIDR
 	IPAMDir string // where host-local records the addresses it gave out
+	// MTU of the pods' interfaces (0: the bridge plugin's default); flannel's
+	// vxlan needs 50 bytes less than the host's interface.
+	MTU int
+	// NoMasquerade leaves masquerading to flannel, which spares traffic
+	// between pods of different nodes.
+	NoMasquerade bool
 }
 
 // Render returns the conflist.
@@ -35,23 +42,27 @@ func (n Network) Render() ([]byte, error) {
 	if subnet.IP.To4() == nil {
 		defaultRoute = "::/0"
 	}
+	bridge := map[string]any{
+		"type":        "bridge",
+		"bridge":      BridgeName,
+		"isGateway":   true,
+		"ipMasq":      !n.NoMasquerade,
+		"hairpinMode": true,
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"ranges":  [][]map[string]string{{{"subnet": subnet.String()}}},
+			"routes":  []map[string]string{{"dst": defaultRoute}},
+			"dataDir": n.IPAMDir,
+		},
+	}
+	if n.MTU > 0 {
+		bridge["mtu"] = n.MTU
+	}
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "kite",
 		"plugins": []any{
-			map[string]any{
-				"type":        "bridge",
-				"bridge":      BridgeName,
-				"isGateway":   true,
-				"ipMasq":      true,
-				"hairpinMode": true,
-				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": subnet.String()}}},
-					"routes":  []map[string]string{{"dst": defaultRoute}},
-					"dataDir": n.IPAMDir,
-				},
-			},
+			bridge,
 			map[string]any{
 				"type":         "portmap",
 				"capabilities": map[string]bool{"portMappings": true},

@@ -62,3 +62,24 @@ func TestWriteOnlyWhenChanged(t *testing.T) {
 		t.Fatal("rewritten without change")
 	}
 }
+
+func TestRenderForFlannel(t *testing.T) {
+	data, err := Network{PodCIDR: "10.42.3.0/24", IPAMDir: "/x", MTU: 1450, NoMasquerade: true}.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		Plugins []struct {
+			MTU    int  `json:"mtu"`
+			IPMasq bool `json:"ipMasq"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(data, &conf); err != nil {
+		t.Fatal(err)
+	}
+	// With masquerade on the bridge, pods of other nodes would see this
+	// node's address instead of the pod's.
+	if conf.Plugins[0].MTU != 1450 || conf.Plugins[0].IPMasq {
+		t.Fatalf("bridge for flannel: %+v", conf.Plugins[0])
+	}
+}

@@ -27,6 +27,7 @@ func (l Layout) KubeProxyKubeconfig() string {
 }
 func (l Layout) CNIConfDir() string    { return filepath.Join(l.Dir, "etc", "cni", "net.d") }
 func (l Layout) IPAMDir() string       { return filepath.Join(l.Dir, "cni", "ipam") }
+func (l Layout) FlannelDir() string    { return filepath.Join(l.Dir, "etc", "flannel") }
 func (l Layout) ContainerdDir() string { return filepath.Join(l.Dir, "containerd") }
 func (l Layout) ImagesDir() string     { return filepath.Join(l.Dir, "images") }
 func (l Layout) PodLogsDir() string    { return filepath.Join(l.Dir, "logs", "pods") }

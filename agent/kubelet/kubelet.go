@@ -35,7 +35,8 @@ type Kubelet struct {
 	NodeName   string
 	Log        *slog.Logger
 
-	server *options.KubeletServer
+	server  *options.KubeletServer
+	started time.Time
 }
 
 func (k *Kubelet) Name() string { return "kubelet" }
@@ -77,6 +78,7 @@ func (k *Kubelet) Prepare(ctx context.Context) error {
 		return err
 	}
 	k.server = &options.KubeletServer{KubeletFlags: *kf, KubeletConfiguration: *kc}
+	k.started = time.Now() // before Run: Ready reads it
 	return nil
 }
 
@@ -113,8 +115,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	return nil
 }
 
-// Ready waits for the Node to be registered and Ready, saying every 30 s
-// what it is waiting for.
+// Ready waits for the Node to be registered and Ready, as posted by this
+// kubelet (after a restart the Node still shows the last run's status),
+// saying every 30 s what it is waiting for.
 func (k *Kubelet) Ready(ctx context.Context) error {
 	cs, err := kubeclient.FromFile(k.Kubeconfig)
 	if err != nil {
@@ -126,7 +129,9 @@ func (k *Kubelet) Ready(ctx context.Context) error {
 		node, err := cs.CoreV1().Nodes().Get(ctx, k.NodeName, metav1.GetOptions{})
 		if err == nil {
 			for _, c := range node.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				// Heartbeats have a resolution of one second.
+				fresh := !c.LastHeartbeatTime.Time.Before(k.started.Truncate(time.Second))
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue && fresh {
 					return nil
 				}
 				if c.Type == corev1.NodeReady {

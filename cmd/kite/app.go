@@ -10,8 +10,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kite-project/kite/agent"
 	"github.com/kite-project/kite/pkg/cliflags"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/memtrim"
 	"github.com/kite-project/kite/pkg/version"
 	"github.com/kite-project/kite/server"
 )
@@ -33,6 +35,7 @@ func newApp() *cli.App {
 		Commands: append([]*cli.Command{
 			serverCommand(),
 			agentCommand(),
+			tokenCommand(),
 			{
 				Name:            "kubectl",
 				Usage:           "run kubectl against this cluster (uses " + config.DefaultKubeconfig + " unless KUBECONFIG is set)",
@@ -89,26 +92,57 @@ func serverCommand() *cli.Command {
 	}
 }
 
-// agentCommand is the node-only command. Joining a server on another host
-// (the token's CA pinning, the server's join endpoint) is not built yet;
-// until then `kite server` runs the node on its own host.
+// agentCommand runs a node that joins a server.
 func agentCommand() *cli.Command {
-	var a config.Agent
-	var server, token string
-	flags := append([]cli.Flag{
-		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "URL of the server to join, https://HOST:6443", Destination: &server, EnvVars: []string{"KITE_URL"}},
-		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "the server's join token", Destination: &token, EnvVars: []string{"KITE_TOKEN"}},
-	}, cliflags.Agent(&a)...)
+	a := config.NewAgentCommand()
 	return &cli.Command{
 		Name:         "agent",
-		Usage:        "run a node that joins a server (not available yet: use kite server, which runs the node too)",
-		Flags:        flags,
+		Usage:        "run a node that joins a kite server: kite agent --server https://HOST:6443 --token TOKEN",
+		Flags:        cliflags.AgentCommand(&a),
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				return fmt.Errorf("unexpected argument %q; kite agent takes only flags, see 'kite agent --help'", c.Args().First())
+			}
 			if err := a.Validate(); err != nil {
 				return err
 			}
-			return fmt.Errorf("joining a server from another host is not implemented yet; on the server's own host, kite server already runs this node (pass --disable-agent to run the control plane alone)")
+			if os.Geteuid() != 0 {
+				return fmt.Errorf("the node (containerd, kubelet, kube-proxy, flannel) needs root; run kite agent as root")
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kite")
+			log.Info("starting kite agent", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", a.DataDir, "server", a.Server)
+			err := agent.Run(ctx, agent.Options{
+				DataDir: a.DataDir,
+				Agent:   a.Agent,
+				Server:  a.Server,
+				Token:   a.ParsedToken,
+				LBPort:  a.LBServerPort,
+				Log:     log,
+				OnReady: func() {
+					go func() {
+						if err := memtrim.AfterStartup(); err != nil {
+							log.Warn("could not release start-up memory", "err", err)
+						}
+					}()
+				},
+			})
+			if err != nil {
+				return err
+			}
+			log.Info("kite agent stopped")
+			return nil
 		},
 	}
+}
+
+// signalContext ends at the first SIGINT or SIGTERM, which asks for an
+// orderly stop; a second one, with the default handling restored, ends the
+// process at once.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
+	return ctx, stop
 }

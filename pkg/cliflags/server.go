@@ -22,6 +22,8 @@ func Server(cfg *config.Server) []cli.Flag {
 		&cli.StringFlag{Name: "cluster-dns", Usage: "IP of the cluster DNS service, inside --service-cidr", Value: cfg.ClusterDNS, Destination: &cfg.ClusterDNS},
 		&cli.StringFlag{Name: "cluster-domain", Usage: "cluster domain", Value: cfg.ClusterDomain, Destination: &cfg.ClusterDomain},
 		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "shared secret nodes join with (default: random, kept in <data-dir>/server/token)", Destination: &cfg.Token, EnvVars: []string{"KITE_TOKEN"}},
+		&cli.StringFlag{Name: "agent-token", Usage: "a separate secret that joins agents only (kept in <data-dir>/server/agent-token)", Destination: &cfg.AgentToken, EnvVars: []string{"KITE_AGENT_TOKEN"}},
+		&cli.StringFlag{Name: "flannel-backend", Usage: "pod network between nodes: vxlan, host-gw, or none (bring your own CNI)", Value: cfg.FlannelBackend, Destination: &cfg.FlannelBackend},
 		&cli.StringFlag{Name: "write-kubeconfig", Aliases: []string{"o"}, Usage: "where to write the admin kubeconfig", Value: cfg.WriteKubeconfig, Destination: &cfg.WriteKubeconfig, EnvVars: []string{"KITE_KUBECONFIG_OUTPUT"}},
 		&cli.StringFlag{Name: "write-kubeconfig-mode", Usage: "file mode of the admin kubeconfig, in octal", Value: cfg.KubeconfigMode, Destination: &cfg.KubeconfigMode, EnvVars: []string{"KITE_KUBECONFIG_MODE"}},
 		&cli.StringSliceFlag{Name: "kube-apiserver-arg", Usage: "extra kube-apiserver flag, as name=value (repeatable)", Action: into(&cfg.APIServerArgs)},
@@ -40,6 +42,8 @@ func Agent(a *config.Agent) []cli.Flag {
 		&cli.StringSliceFlag{Name: "node-taint", Usage: "taint for the node, key=value:Effect (repeatable)", Action: into(&a.NodeTaints)},
 		&cli.StringSliceFlag{Name: "kubelet-arg", Usage: "extra kubelet flag, as name=value (repeatable)", Action: into(&a.KubeletArgs)},
 		&cli.StringSliceFlag{Name: "kube-proxy-arg", Usage: "extra kube-proxy flag, as name=value (repeatable; proxy-mode=nftables selects nftables)", Action: into(&a.KubeProxyArgs)},
+		&cli.StringFlag{Name: "flannel-iface", Usage: "interface flannel sends pod traffic over (default: the one with the node's IP)", Destination: &a.FlannelIface},
+		&cli.BoolFlag{Name: "with-node-id", Usage: "append a stable random suffix to the node name, so hosts with one name can all join", Destination: &a.WithNodeID},
 	}
 }
 
@@ -49,4 +53,15 @@ func into(dst *[]string) func(*cli.Context, []string) error {
 		*dst = v
 		return nil
 	}
+}
+
+// AgentCommand returns the flags of `kite agent`, bound to a.
+func AgentCommand(a *config.AgentCommand) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "URL of the server to join, https://HOST:6443", Destination: &a.Server, EnvVars: []string{"KITE_URL"}},
+		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "join token: the server's <data-dir>/server/token, its agent-token, or one from 'kite token create'", Destination: &a.Token, EnvVars: []string{"KITE_TOKEN"}},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding the join token", Destination: &a.TokenFile, EnvVars: []string{"KITE_TOKEN_FILE"}},
+		&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Usage: "folder for all state of the node", Value: a.DataDir, Destination: &a.DataDir, EnvVars: []string{"KITE_DATA_DIR"}},
+		&cli.IntFlag{Name: "lb-server-port", Usage: "local port of the node's load balancer in front of the API servers", Value: a.LBServerPort, Destination: &a.LBServerPort},
+	}, Agent(&a.Agent)...)
 }

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kite-project/kite/pkg/token"
 )
 
 // AgentDir holds the node's state: <data-dir>/agent.
@@ -20,6 +23,11 @@ type Agent struct {
 	NodeTaints    []string
 	KubeletArgs   []string
 	KubeProxyArgs []string
+	// FlannelIface is the interface flannel carries pod traffic over
+	// (default: the one with the node's IP).
+	FlannelIface string
+	// WithNodeID appends a stable random suffix to the node name.
+	WithNodeID bool
 }
 
 var taintEffects = map[string]bool{"NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
@@ -61,6 +69,94 @@ func (a *Agent) Validate() error {
 				add("%s %q: %v", flag, arg, err)
 			}
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultNodePasswordFile keeps the node password of the default data dir
+// outside it, so that a node that wipes /var/lib/kite keeps its name.
+const DefaultNodePasswordFile = "/etc/kite/node/password"
+
+// NodePasswordFile is where the node password for dataDir is kept.
+func NodePasswordFile(dataDir string) string {
+	if dataDir == DefaultDataDir {
+		return DefaultNodePasswordFile
+	}
+	return filepath.Join(AgentDir(dataDir), "node-password")
+}
+
+// NodeIDFile keeps the suffix --with-node-id appends to the node name.
+func NodeIDFile(dataDir string) string {
+	return filepath.Join(filepath.Dir(NodePasswordFile(dataDir)), "node-id")
+}
+
+// DefaultLBServerPort is the node's local port in front of the API servers.
+const DefaultLBServerPort = 6444
+
+// AgentCommand is everything `kite agent` is told.
+type AgentCommand struct {
+	Server       string // https://HOST:PORT
+	Token        string
+	TokenFile    string
+	DataDir      string
+	LBServerPort int
+	Agent        Agent
+
+	// ParsedToken is Token (or TokenFile's content), once validated.
+	ParsedToken token.Token
+}
+
+// NewAgentCommand returns the defaults.
+func NewAgentCommand() AgentCommand {
+	return AgentCommand{DataDir: DefaultDataDir, LBServerPort: DefaultLBServerPort}
+}
+
+// Validate checks the flags of `kite agent` without contacting the server.
+func (a *AgentCommand) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if a.Server == "" {
+		add("--server is missing: give the URL of a kite server, e.g. --server https://192.168.1.10:6443")
+	} else if u, err := url.Parse(a.Server); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		add("--server %q is not a server URL; write it as https://HOST:6443", a.Server)
+	} else {
+		if u.Port() == "" {
+			u.Host = net.JoinHostPort(u.Hostname(), "6443")
+		}
+		a.Server = "https://" + u.Host
+	}
+	switch {
+	case a.Token != "" && a.TokenFile != "":
+		add("--token and --token-file are both given; give one of them")
+	case a.TokenFile != "":
+		data, err := os.ReadFile(a.TokenFile)
+		if err != nil {
+			add("--token-file: %v", err)
+		} else {
+			a.Token = strings.TrimSpace(string(data))
+		}
+	}
+	if a.Token == "" && a.TokenFile == "" {
+		add("--token is missing: copy it from the server's /var/lib/kite/server/token (or use 'kite token create' there)")
+	} else if a.Token != "" {
+		t, err := token.Parse(a.Token)
+		if err != nil {
+			add("--token: %v", err)
+		}
+		a.ParsedToken = t
+	}
+	if a.DataDir == "" {
+		add("--data-dir is empty; give a folder such as %s", DefaultDataDir)
+	} else if abs, err := filepath.Abs(a.DataDir); err != nil {
+		add("--data-dir %q: %v", a.DataDir, err)
+	} else {
+		a.DataDir = abs
+	}
+	if a.LBServerPort < 1 || a.LBServerPort > 65535 {
+		add("--lb-server-port %d is out of range; use 1-65535 (default %d)", a.LBServerPort, DefaultLBServerPort)
+	}
+	if err := a.Agent.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

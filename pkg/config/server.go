@@ -24,6 +24,7 @@ const (
 	DefaultServiceCIDR    = "10.43.0.0/16"
 	DefaultClusterDNS     = "10.43.0.10"
 	DefaultClusterDomain  = "cluster.local"
+	DefaultFlannelBackend = "vxlan"
 	SchedulerPort         = 10259
 	ControllerManagerPort = 10257
 )
@@ -40,6 +41,8 @@ type Server struct {
 	ClusterDNS       string
 	ClusterDomain    string
 	Token            string
+	AgentToken       string
+	FlannelBackend   string // vxlan, host-gw or none
 	WriteKubeconfig  string
 	KubeconfigMode   string
 
@@ -64,6 +67,7 @@ func NewServer() Server {
 		ClusterDomain:   DefaultClusterDomain,
 		WriteKubeconfig: DefaultKubeconfig,
 		KubeconfigMode:  DefaultKubeconfigMode,
+		FlannelBackend:  DefaultFlannelBackend,
 	}
 }
 
@@ -134,6 +138,16 @@ func (s *Server) Validate() error {
 	}
 	if s.Token != "" && strings.IndexAny(s.Token, " \t\r\n") >= 0 {
 		add("--token contains white space; give it without spaces or line breaks")
+	}
+	if s.AgentToken != "" && strings.IndexAny(s.AgentToken, " \t\r\n") >= 0 {
+		add("--agent-token contains white space; give it without spaces or line breaks")
+	}
+	switch s.FlannelBackend {
+	case "vxlan", "host-gw", "none":
+	case "wireguard-native", "wireguard":
+		add("--flannel-backend %s is not available in kite (this needs WireGuard in the kernel); use vxlan, host-gw or none", s.FlannelBackend)
+	default:
+		add("--flannel-backend %q is not one of vxlan, host-gw, none", s.FlannelBackend)
 	}
 
 	for flag, list := range map[string][]string{
@@ -240,3 +254,6 @@ func (s *Server) CredDir() string { return filepath.Join(s.ServerDir(), "cred") 
 
 // TokenFile holds the cluster join token.
 func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token") }
+
+// AgentTokenFile holds the agent token (--agent-token), if there is one.
+func (s *Server) AgentTokenFile() string { return filepath.Join(s.ServerDir(), "agent-token") }

@@ -45,7 +45,7 @@ func TestParseRejects(t *testing.T) {
 
 func TestEnsureCreatesThenReuses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token")
-	first, err := Ensure(path, "", hashA)
+	first, err := Ensure(path, "", hashA, ServerUser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestEnsureCreatesThenReuses(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("token file mode %v, want 0600", st.Mode().Perm())
 	}
-	again, err := Ensure(path, "", hashA)
+	again, err := Ensure(path, "", hashA, ServerUser)
 	if err != nil || again != first {
 		t.Fatalf("restart changed the token: %+v -> %+v (%v)", first, again, err)
 	}
@@ -68,7 +68,7 @@ func TestEnsureCreatesThenReuses(t *testing.T) {
 
 func TestEnsureGivenToken(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token")
-	tok, err := Ensure(path, "mysecret", hashA)
+	tok, err := Ensure(path, "mysecret", hashA, ServerUser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,21 +76,21 @@ func TestEnsureGivenToken(t *testing.T) {
 		t.Fatalf("got %+v", tok)
 	}
 	// The full form of the same token is accepted.
-	if _, err := Ensure(path, tok.String(), hashA); err != nil {
+	if _, err := Ensure(path, tok.String(), hashA, ServerUser); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestEnsureRefusesOtherToken(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token")
-	if _, err := Ensure(path, "one", hashA); err != nil {
+	if _, err := Ensure(path, "one", hashA, ServerUser); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(path)
-	if _, err := Ensure(path, "two", hashA); err == nil {
+	if _, err := Ensure(path, "two", hashA, ServerUser); err == nil {
 		t.Fatal("a different --token was accepted")
 	}
-	if _, err := Ensure(path, "K10"+hashB+"::server:one", hashA); err == nil {
+	if _, err := Ensure(path, "K10"+hashB+"::server:one", hashA, ServerUser); err == nil {
 		t.Fatal("a token pinning another CA was accepted")
 	}
 	after, _ := os.ReadFile(path)
@@ -102,7 +102,67 @@ func TestEnsureRefusesOtherToken(t *testing.T) {
 func TestEnsureCorruptFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(path, []byte("K10"+hashA+"::broken\n"), 0o600)
-	if _, err := Ensure(path, "", hashA); err == nil || !strings.Contains(err.Error(), path) {
+	if _, err := Ensure(path, "", hashA, ServerUser); err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("corrupt token file: %v", err)
+	}
+}
+
+func TestParseAgentAndBootstrapTokens(t *testing.T) {
+	agent, err := Parse("K10" + hashA + "::node:s3cret")
+	if err != nil || agent.User != AgentUser || agent.Password != "s3cret" {
+		t.Fatalf("agent token: %+v %v", agent, err)
+	}
+	if _, _, ok := agent.Bootstrap(); ok {
+		t.Fatal("an agent token reads as a bootstrap token")
+	}
+	for _, s := range []string{"K10" + hashA + "::abcdef.0123456789abcdef", "abcdef.0123456789abcdef"} {
+		tok, err := Parse(s)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", s, err)
+		}
+		id, secret, ok := tok.Bootstrap()
+		if !ok || id != "abcdef" || secret != "0123456789abcdef" {
+			t.Fatalf("Parse(%q) = %+v, bootstrap %q %q %v", s, tok, id, secret, ok)
+		}
+		if tok.String() != "K10"+tok.CAHash+"::abcdef.0123456789abcdef" {
+			t.Fatalf("round trip of %q: %q", s, tok.String())
+		}
+	}
+	if _, err := Parse("K10" + hashA + "::admin:x"); err == nil || !strings.Contains(err.Error(), "admin") {
+		t.Fatalf("unknown user accepted or not named: %v", err)
+	}
+}
+
+func TestNewBootstrap(t *testing.T) {
+	a, err := NewBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewBootstrap()
+	if !IsBootstrap(a) || !IsBootstrap(b) || a == b {
+		t.Fatalf("bootstrap tokens %q %q", a, b)
+	}
+}
+
+func TestEnsureRefusesTheWrongKindOfToken(t *testing.T) {
+	dir := t.TempDir()
+	server := filepath.Join(dir, "token")
+	for given, want := range map[string]string{
+		"K10" + hashA + "::node:x":   "agent token",
+		"abcdef.0123456789abcdef":    "bootstrap token",
+		"K10" + hashA + "::server:x": "",
+	} {
+		_, err := Ensure(server, given, hashA, ServerUser)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("server Ensure(%q): %v, want error containing %q", given, err, want)
+		}
+	}
+	agent := filepath.Join(dir, "agent-token")
+	tok, err := Ensure(agent, "plain", hashA, AgentUser)
+	if err != nil || tok.String() != "K10"+hashA+"::node:plain" {
+		t.Fatalf("agent token from a bare secret: %v %v", tok, err)
+	}
+	if _, err := Ensure(agent, "K10"+hashA+"::server:plain", hashA, AgentUser); err == nil {
+		t.Fatal("a server token was taken as the agent token")
 	}
 }

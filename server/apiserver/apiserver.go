@@ -10,7 +10,11 @@ import (
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/egressselector"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -24,6 +28,12 @@ type APIServer struct {
 	// ReadyURL is polled with ReadyClient until it answers 200.
 	ReadyURL    string
 	ReadyClient *http.Client
+	// Wrap, if set, puts kite's own handlers (the join endpoints) in front
+	// of the API server's, on the same listener, before authentication.
+	Wrap func(http.Handler) http.Handler
+	// KubeletDial, if set, dials kubelets (logs, exec, port-forward, node
+	// proxy): kite sends these through the node's tunnel.
+	KubeletDial utilnet.DialFunc
 
 	completed options.CompletedOptions
 }
@@ -59,8 +69,54 @@ func (a *APIServer) Prepare(ctx context.Context) error {
 	return nil
 }
 
+// Run is upstream's app.Run with kite's two changes to the configuration:
+// the handler in front, and the kubelet dialer.
 func (a *APIServer) Run(ctx context.Context) error {
-	return app.Run(ctx, a.completed)
+	opts := a.completed
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		opts.InformerName = name
+	}
+	config, err := app.NewConfig(opts)
+	if err != nil {
+		return err
+	}
+	if a.Wrap != nil {
+		// The aggregator is the outermost server of the chain: its handler
+		// is the one the listener serves.
+		build := config.Aggregator.GenericConfig.BuildHandlerChainFunc
+		config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+			return a.Wrap(build(h, c))
+		}
+	}
+	if a.KubeletDial != nil {
+		config.KubeAPIs.Extra.KubeletClientConfig.Lookup = func(nc egressselector.NetworkContext) (utilnet.DialFunc, error) {
+			if nc.EgressSelectionName == egressselector.Cluster {
+				return a.KubeletDial, nil
+			}
+			return nil, nil
+		}
+		// Node proxy (/api/v1/nodes/NAME/proxy) uses the proxy transport.
+		if t := config.KubeAPIs.ControlPlane.ProxyTransport; t != nil {
+			t.DialContext = a.KubeletDial
+		}
+	}
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := app.CreateServerChain(completed)
+	if err != nil {
+		return err
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }
 
 // StopTimeout is short: alone, the API server drains in about a second,

@@ -1,51 +1,80 @@
 package pki
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"time"
+
+	"github.com/kite-project/kite/pkg/joinapi"
 )
 
-// Names of a node's certificates, in the node's own TLS folder.
-const (
-	KubeletClient  = "kubelet-client"  // the kubelet's identity: system:node:<name>
-	KubeletServing = "kubelet-serving" // the kubelet's HTTPS endpoint
-	KubeProxy      = "kube-proxy-client"
-)
+// SignNodeCert issues certificate name (one of joinapi's KubeletClient,
+// KubeletServing, KubeProxy) of node nodeName for the key of csrPEM: a
+// kubelet client certificate the Node authorizer recognises, a kubelet
+// serving certificate the API server verifies (--kubelet-certificate-
+// authority), or kube-proxy's client certificate. Only the CSR's public key
+// is used: the names come from the server's checks, not from the request.
+func (p PKI) SignNodeCert(name, nodeName string, ips []net.IP, csrPEM []byte, now time.Time) ([]byte, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, fmt.Errorf("%s: not a PEM certificate request", name)
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%s: the request is not signed by its key: %w", name, err)
+	}
+	var spec leafSpec
+	caName := ClientCA
+	switch name {
+	case joinapi.KubeletClient:
+		spec = leafSpec{name: name, cn: "system:node:" + nodeName, orgs: []string{"system:nodes"}, usage: clientUsage}
+	case joinapi.KubeletServing:
+		caName = ServerCA
+		sans := SANs{DNSNames: []string{nodeName, "localhost"}, IPs: append([]net.IP{net.ParseIP("127.0.0.1")}, ips...)}
+		spec = leafSpec{name: name, cn: nodeName, usage: servingUsage, sans: sans}
+	case joinapi.KubeProxy:
+		spec = leafSpec{name: name, cn: "system:kube-proxy", usage: clientUsage}
+	default:
+		return nil, fmt.Errorf("no certificate %q for nodes", name)
+	}
+	ca, err := loadPair(p.Cert(caName), p.Key(caName))
+	if err != nil {
+		return nil, err
+	}
+	if ca == nil {
+		return nil, &PKIError{Path: p.Cert(caName), Err: os.ErrNotExist}
+	}
+	cert, err := sign(spec, ca, csr.PublicKey, now)
+	if err != nil {
+		return nil, err
+	}
+	return encodeCert(cert), nil
+}
 
-// EnsureNodeCerts issues, into dir, the certificates of node nodeName from
-// the CAs in p.Dir: a kubelet client certificate the Node authorizer
-// recognises, a kubelet serving certificate for the API server to verify,
-// and kube-proxy's client certificate. Like Ensure, it keeps what is
-// current and reissues what is not.
-func (p PKI) EnsureNodeCerts(dir, nodeName string, ips []net.IP, now time.Time) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	serverCA, err := loadPair(p.Cert(ServerCA), p.Key(ServerCA))
+// VerifyClient checks that cert was issued by the client CA for client
+// authentication, as the API server would, and returns its user name.
+func (p PKI) VerifyClient(cert *x509.Certificate, intermediates []*x509.Certificate, now time.Time) (string, error) {
+	caPEM, err := os.ReadFile(p.Cert(ClientCA))
 	if err != nil {
-		return err
+		return "", err
 	}
-	clientCA, err := loadPair(p.Cert(ClientCA), p.Key(ClientCA))
-	if err != nil {
-		return err
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return "", errors.New("client CA unreadable")
 	}
-	if serverCA == nil || clientCA == nil {
-		return &PKIError{Path: p.Dir, Err: os.ErrNotExist}
+	inter := x509.NewCertPool()
+	for _, c := range intermediates {
+		inter.AddCert(c)
 	}
-	node := PKI{Dir: dir}
-	serving := SANs{DNSNames: []string{nodeName, "localhost"}, IPs: append([]net.IP{net.ParseIP("127.0.0.1")}, ips...)}
-	for _, s := range []struct {
-		spec leafSpec
-		ca   *pair
-	}{
-		{leafSpec{name: KubeletClient, cn: "system:node:" + nodeName, orgs: []string{"system:nodes"}, usage: clientUsage}, clientCA},
-		{leafSpec{name: KubeletServing, cn: nodeName, usage: servingUsage, sans: serving}, serverCA},
-		{leafSpec{name: KubeProxy, cn: "system:kube-proxy", usage: clientUsage}, clientCA},
-	} {
-		if err := node.ensureLeaf(s.spec, s.ca, now); err != nil {
-			return err
-		}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return "", err
 	}
-	return nil
+	return cert.Subject.CommonName, nil
 }

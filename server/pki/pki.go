@@ -10,6 +10,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
@@ -167,9 +168,18 @@ func (p PKI) ensureLeaf(spec leafSpec, ca *pair, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	serial, err := serialNumber()
+	cert, err := sign(spec, ca, key.Public(), now)
 	if err != nil {
 		return err
+	}
+	return writePair(p.Cert(spec.name), p.Key(spec.name), &pair{cert: cert, key: key})
+}
+
+// sign issues the leaf certificate spec for the public key pub.
+func sign(spec leafSpec, ca *pair, pub crypto.PublicKey, now time.Time) (*x509.Certificate, error) {
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -181,15 +191,11 @@ func (p PKI) ensureLeaf(spec leafSpec, ca *pair, now time.Time) error {
 		DNSNames:     spec.sans.DNSNames,
 		IPAddresses:  spec.sans.IPs,
 	}
-	der, err := x509.CreateCertificate(nil, tmpl, ca.cert, key.Public(), ca.key)
+	der, err := x509.CreateCertificate(nil, tmpl, ca.cert, pub, ca.key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return err
-	}
-	return writePair(p.Cert(spec.name), p.Key(spec.name), &pair{cert: cert, key: key})
+	return x509.ParseCertificate(der)
 }
 
 // leafIsCurrent reports whether cert can be kept as it is.

@@ -2,6 +2,8 @@ package pki
 
 import (
 	"crypto/x509"
+	"github.com/kite-project/kite/pkg/certutil"
+	"github.com/kite-project/kite/pkg/joinapi"
 	"net"
 	"os"
 	"path/filepath"
@@ -236,45 +238,58 @@ func TestSANsDeduplicated(t *testing.T) {
 	}
 }
 
-func TestNodeCerts(t *testing.T) {
+func TestSignNodeCerts(t *testing.T) {
 	p := PKI{Dir: t.TempDir()}
 	if err := p.Ensure(testSANs(), now); err != nil {
 		t.Fatal(err)
 	}
-	nodeDir := filepath.Join(t.TempDir(), "agent-tls")
-	ips := []net.IP{net.ParseIP("198.18.0.11")}
-	if err := p.EnsureNodeCerts(nodeDir, "edge-1", ips, now); err != nil {
+	key, _, err := certutil.LoadOrNewKey(filepath.Join(t.TempDir(), "absent.key"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	node := PKI{Dir: nodeDir}
-	client := loadCert(t, node, KubeletClient)
+	// The request asks for a name of its own: the server ignores it.
+	csr, err := certutil.CSR(key, "system:admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips := []net.IP{net.ParseIP("198.18.0.11")}
+	signed := map[string]*x509.Certificate{}
+	for _, name := range []string{joinapi.KubeletClient, joinapi.KubeletServing, joinapi.KubeProxy} {
+		certPEM, err := p.SignNodeCert(name, "edge-1", ips, csr, now)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		cert, err := certutil.ParseCert(certPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !certutil.Matches(cert, key) {
+			t.Fatalf("%s is not for the requested key", name)
+		}
+		signed[name] = cert
+	}
+	client := signed[joinapi.KubeletClient]
 	if client.Subject.CommonName != "system:node:edge-1" || strings.Join(client.Subject.Organization, ",") != "system:nodes" {
 		t.Fatalf("kubelet client subject %v: the Node authorizer needs system:node:<name> in system:nodes", client.Subject)
 	}
-	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(t, p, ClientCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		t.Fatal(err)
+	if user, err := p.VerifyClient(client, nil, now); err != nil || user != "system:node:edge-1" {
+		t.Fatalf("VerifyClient: %q %v", user, err)
 	}
-	serving := loadCert(t, node, KubeletServing)
 	for _, name := range []string{"edge-1", "198.18.0.11"} {
-		if _, err := serving.Verify(x509.VerifyOptions{DNSName: name, Roots: pool(t, p, ServerCA), CurrentTime: now}); err != nil {
+		if _, err := signed[joinapi.KubeletServing].Verify(x509.VerifyOptions{DNSName: name, Roots: pool(t, p, ServerCA), CurrentTime: now}); err != nil {
 			t.Errorf("kubelet serving cert for %s: %v", name, err)
 		}
 	}
-	if loadCert(t, node, KubeProxy).Subject.CommonName != "system:kube-proxy" {
+	if _, err := p.VerifyClient(signed[joinapi.KubeletServing], nil, now); err == nil {
+		t.Fatal("a serving certificate from the server CA passed as a client certificate")
+	}
+	if signed[joinapi.KubeProxy].Subject.CommonName != "system:kube-proxy" {
 		t.Fatal("kube-proxy identity")
 	}
-	if st, _ := os.Stat(node.Key(KubeletClient)); st.Mode().Perm() != 0o600 {
-		t.Fatalf("node key mode %v", st.Mode().Perm())
+	if _, err := p.SignNodeCert("client-admin", "edge-1", ips, csr, now); err == nil {
+		t.Fatal("signed a certificate nodes must not get")
 	}
-	// A new node IP reissues the serving certificate only.
-	before := snapshot(t, nodeDir)
-	if err := p.EnsureNodeCerts(nodeDir, "edge-1", []net.IP{net.ParseIP("198.18.0.12")}, now); err != nil {
-		t.Fatal(err)
-	}
-	after := snapshot(t, nodeDir)
-	for name := range before {
-		if changed := before[name] != after[name]; changed != strings.HasPrefix(name, KubeletServing+".") {
-			t.Errorf("%s changed=%v", name, changed)
-		}
+	if _, err := p.SignNodeCert(joinapi.KubeProxy, "edge-1", ips, []byte("junk"), now); err == nil {
+		t.Fatal("signed junk")
 	}
 }
