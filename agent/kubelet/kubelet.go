@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -76,6 +78,11 @@ func (k *Kubelet) Prepare(ctx context.Context) error {
 		ports.Port{Addr: net.JoinHostPort(kc.HealthzBindAddress, strconv.Itoa(int(kc.HealthzPort))), What: "kubelet healthz"},
 	); err != nil {
 		return err
+	}
+	if kc.CgroupDriver == "cgroupfs" {
+		if err := ensureCgroupRoot(kc.CgroupRoot); err != nil {
+			return err
+		}
 	}
 	k.server = &options.KubeletServer{KubeletFlags: *kf, KubeletConfiguration: *kc}
 	k.started = time.Now() // before Run: Ready reads it
@@ -149,4 +156,30 @@ func (k *Kubelet) Ready(ctx context.Context) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// ensureCgroupRoot makes the kubelet's --cgroup-root (cgroupfs driver) in
+// every cgroup hierarchy: the kubelet refuses a root that does not exist.
+// Several nodes on one host (a test lab) need a root each, or each
+// kubelet removes the others' pods.
+func ensureCgroupRoot(root string) error {
+	if root == "" || root == "/" {
+		return nil
+	}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		// The file system type follows " - ".
+		pre, post, ok := strings.Cut(line, " - ")
+		fields := strings.Fields(pre)
+		if !ok || len(fields) < 5 || !strings.HasPrefix(post, "cgroup") {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(fields[4], root), 0o755); err != nil {
+			return fmt.Errorf("cannot make the kubelet's cgroup root %s: %w", root, err)
+		}
+	}
+	return nil
 }

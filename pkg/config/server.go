@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/kite-project/kite/pkg/token"
 )
 
 // Defaults, as a K3s user would expect them.
@@ -136,8 +138,16 @@ func (s *Server) Validate() error {
 	if _, err := ParseFileMode(s.KubeconfigMode); err != nil {
 		add("--write-kubeconfig-mode: %v", err)
 	}
-	if s.Token != "" && strings.IndexAny(s.Token, " \t\r\n") >= 0 {
-		add("--token contains white space; give it without spaces or line breaks")
+	if s.Token != "" {
+		// Checked here too, not only when the token file is written: a
+		// refused start must write nothing.
+		if t, err := token.Parse(s.Token); err != nil {
+			add("--token: %v", err)
+		} else if _, _, ok := t.Bootstrap(); ok {
+			add("--token is a bootstrap token (from 'kite token create'), which only joins agents; give the server token")
+		} else if t.User == token.AgentUser {
+			add("--token is an agent token (…::%s:…), which cannot start or join a server; use the server token (<data-dir>/server/token on the first server)", token.AgentUser)
+		}
 	}
 	if s.AgentToken != "" && strings.IndexAny(s.AgentToken, " \t\r\n") >= 0 {
 		add("--agent-token contains white space; give it without spaces or line breaks")

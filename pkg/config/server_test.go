@@ -41,6 +41,11 @@ func TestValidateRejects(t *testing.T) {
 		{"mode", func(s *Server) { s.KubeconfigMode = "0999" }, "--write-kubeconfig-mode"},
 		{"arg", func(s *Server) { s.APIServerArgs = []string{"=x"} }, "--kube-apiserver-arg"},
 		{"token", func(s *Server) { s.Token = "a b" }, "--token"},
+		{"agent token as server token", func(s *Server) { s.Token = "K10" + strings.Repeat("ab", 32) + "::node:x" }, "agent token"},
+		{"bootstrap token as server token", func(s *Server) { s.Token = "abcdef.0123456789abcdef" }, "bootstrap token"},
+		{"agent token spaces", func(s *Server) { s.AgentToken = "a b" }, "--agent-token"},
+		{"flannel backend", func(s *Server) { s.FlannelBackend = "udp" }, "--flannel-backend"},
+		{"wireguard", func(s *Server) { s.FlannelBackend = "wireguard-native" }, "WireGuard"},
 		{"data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
 	}
 	for _, c := range cases {

@@ -66,7 +66,7 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// server is one `kite server` process of a test.
+// server is one `kite server` (or `kite agent`) process of a test.
 type server struct {
 	t          *testing.T
 	dataDir    string
@@ -75,6 +75,10 @@ type server struct {
 	stderr     *syncBuffer
 	exited     chan struct{}
 	exitErr    error
+	// readyLine is the log line that says it is ready.
+	readyLine string
+	// command runs a program where this kite runs (its network namespace).
+	command func(name string, args ...string) *exec.Cmd
 }
 
 // syncBuffer collects a process's stderr while the test reads it.
@@ -95,12 +99,18 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServer starts kite server on dataDir and returns at once.
+// startServer starts kite server on dataDir in the lab and returns at once.
 func startServer(t *testing.T, dataDir, kubeconfig string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--write-kubeconfig", kubeconfig}, extra...)
-	s := &server{t: t, dataDir: dataDir, kubeconfig: kubeconfig, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = theLab.command(kiteBin, args...)
+	return startKite(t, theLab.command, "kite server is ready", dataDir, kubeconfig, args...)
+}
+
+// startKite starts kite with args through command and returns at once.
+func startKite(t *testing.T, command func(string, ...string) *exec.Cmd, readyLine, dataDir, kubeconfig string, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: dataDir, kubeconfig: kubeconfig, stderr: &syncBuffer{}, exited: make(chan struct{}), readyLine: readyLine, command: command}
+	s.cmd = command(kiteBin, args...)
 	s.cmd.Stderr = s.stderr
 	s.cmd.Stdout = s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -113,22 +123,22 @@ func startServer(t *testing.T, dataDir, kubeconfig string, extra ...string) *ser
 	t.Cleanup(func() {
 		s.stop(syscall.SIGKILL)
 		if t.Failed() {
-			t.Logf("kite server output (last 6000 bytes):\n%s", tail(s.stderr.String(), 6000))
+			t.Logf("kite %s output (last 6000 bytes):\n%s", args[0], tail(s.stderr.String(), 6000))
 		}
 	})
 	return s
 }
 
-// waitReady waits for the server's final ready line.
+// waitReady waits for the process's ready line.
 func (s *server) waitReady() {
 	s.t.Helper()
 	deadline := time.After(5 * time.Minute)
-	for !strings.Contains(s.stderr.String(), "kite server is ready") {
+	for !strings.Contains(s.stderr.String(), s.readyLine) {
 		select {
 		case <-s.exited:
-			s.t.Fatalf("kite server exited before it was ready (%v):\n%s", s.exitErr, tail(s.stderr.String(), 6000))
+			s.t.Fatalf("kite exited before it was ready (%v):\n%s", s.exitErr, tail(s.stderr.String(), 6000))
 		case <-deadline:
-			s.t.Fatalf("kite server not ready after 5 minutes:\n%s", tail(s.stderr.String(), 6000))
+			s.t.Fatalf("kite not ready after 5 minutes:\n%s", tail(s.stderr.String(), 6000))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -145,7 +155,7 @@ func (s *server) stop(sig syscall.Signal) int {
 		case <-time.After(2 * time.Minute):
 			s.cmd.Process.Kill()
 			<-s.exited
-			s.t.Errorf("kite server ignored %v for 2 minutes", sig)
+			s.t.Errorf("kite ignored %v for 2 minutes", sig)
 		}
 	}
 	return s.cmd.ProcessState.ExitCode()
@@ -159,7 +169,7 @@ func (s *server) kubectl(args ...string) (string, error) {
 // kite runs a kite command (kubectl, ctr, crictl) in the lab against this
 // server's kubeconfig and data dir, and returns its stdout.
 func (s *server) kite(args ...string) (string, error) {
-	cmd := theLab.command(kiteBin, args...)
+	cmd := s.command(kiteBin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig, "KITE_DATA_DIR="+s.dataDir)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -201,7 +211,13 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() e
 // combined output. It is for commands expected to end by themselves.
 func runKite(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	cmd := theLab.command(kiteBin, args...)
+	return runKiteIn(t, theLab.command, args...)
+}
+
+// runKiteIn is runKite through command (another namespace).
+func runKiteIn(t *testing.T, command func(string, ...string) *exec.Cmd, args ...string) (int, string) {
+	t.Helper()
+	cmd := command(kiteBin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	done := make(chan error, 1)
