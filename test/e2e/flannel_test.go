@@ -80,6 +80,13 @@ func TestFlannelNone(t *testing.T) {
 		theLab.command("ip", "link", "delete", "usercni0").Run()
 		results, _ := filepath.Glob("/var/lib/cni/results/user-*")
 		for _, r := range results {
+			// user-<sandbox ID>-eth0, and the loopback's of the same sandbox.
+			if id := strings.Split(strings.TrimPrefix(filepath.Base(r), "user-"), "-")[0]; id != "" {
+				loopback, _ := filepath.Glob("/var/lib/cni/results/cni-loopback-" + id + "-*")
+				for _, l := range loopback {
+					os.Remove(l)
+				}
+			}
 			os.Remove(r)
 		}
 	})
