@@ -224,7 +224,8 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 	if err != nil {
 		return nil, err
 	}
-	lb := loadbalancer.New(lbAddr, []string{serverHost}, o.Log)
+	// The --server first; then the API servers the server named.
+	lb := loadbalancer.New(lbAddr, append([]string{serverHost}, cluster.Servers...), o.Log)
 	comps := []component.Component{
 		lb,
 		&tunnel.Tunnel{

@@ -33,7 +33,13 @@ type LoadBalancer struct {
 
 // New returns a load balancer over servers (host:port), the first preferred.
 func New(addr string, servers []string, log *slog.Logger) *LoadBalancer {
-	return &LoadBalancer{Addr: addr, servers: slices.Clone(servers), Log: log}
+	var unique []string
+	for _, s := range servers {
+		if !slices.Contains(unique, s) {
+			unique = append(unique, s)
+		}
+	}
+	return &LoadBalancer{Addr: addr, servers: unique, Log: log}
 }
 
 func (lb *LoadBalancer) Name() string { return "API server load balancer" }

@@ -50,7 +50,10 @@ func TestFailsOverToAWorkingServer(t *testing.T) {
 	dead.Close()
 	live := echoServer(t, "b")
 
-	lb := New("127.0.0.1:0", []string{deadAddr, live}, slog.New(slog.DiscardHandler))
+	lb := New("127.0.0.1:0", []string{deadAddr, live, deadAddr}, slog.New(slog.DiscardHandler))
+	if len(lb.Servers()) != 2 {
+		t.Fatalf("duplicates kept: %v", lb.Servers())
+	}
 	if err := lb.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}

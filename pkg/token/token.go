@@ -134,11 +134,12 @@ func parseCredentials(creds string, t Token) (Token, error) {
 		return t, nil
 	}
 	user, password, ok := strings.Cut(creds, ":")
-	if !ok {
-		if t.CAHash != "" || creds == "" {
+	short := t.CAHash == ""
+	if !ok || short && user != ServerUser && user != AgentUser {
+		if !short || creds == "" {
 			return Token{}, errors.New("token has no <user>:<secret> or <id>.<secret> after '::'; copy the whole token from the server's token file or 'kite token create'")
 		}
-		t.User, t.Password = ServerUser, creds
+		t.User, t.Password = ServerUser, creds // a secret of the user's choice, colons and all
 		return t, nil
 	}
 	if user != ServerUser && user != AgentUser {
@@ -186,7 +187,12 @@ func Ensure(path, given, caHash, user string) (Token, error) {
 			return Token{}, fmt.Errorf("%s is a bootstrap token (from 'kite token create'), which only joins agents; give the secret of your choice, or leave it out for a random one", flag)
 		}
 		// A bare secret names no user; <user>:<secret> must name the right one.
-		if explicitUser := strings.Contains(t.Credentials(), ":") && strings.Contains(given, ":"); explicitUser && t.User != user {
+		creds := given
+		if _, after, ok := strings.Cut(given, "::"); ok && strings.HasPrefix(given, prefix) {
+			creds = after
+		}
+		explicitUser := strings.HasPrefix(creds, ServerUser+":") || strings.HasPrefix(creds, AgentUser+":")
+		if explicitUser && t.User != user {
 			if user == ServerUser {
 				return Token{}, fmt.Errorf("%s is an agent token (…::%s:…), which cannot start or join a server; use the server token (<data-dir>/server/token on the first server)", flag, AgentUser)
 			}

@@ -131,6 +131,12 @@ func TestParseAgentAndBootstrapTokens(t *testing.T) {
 	if _, err := Parse("K10" + hashA + "::admin:x"); err == nil || !strings.Contains(err.Error(), "admin") {
 		t.Fatalf("unknown user accepted or not named: %v", err)
 	}
+	if tok, err := Parse("my:own:secret"); err != nil || tok.User != ServerUser || tok.Password != "my:own:secret" {
+		t.Fatalf("a short secret with colons: %+v %v", tok, err)
+	}
+	if tok, err := Parse("node:s3cret"); err != nil || tok.User != AgentUser || tok.Password != "s3cret" {
+		t.Fatalf("a short agent token: %+v %v", tok, err)
+	}
 }
 
 func TestNewBootstrap(t *testing.T) {
@@ -164,5 +170,9 @@ func TestEnsureRefusesTheWrongKindOfToken(t *testing.T) {
 	}
 	if _, err := Ensure(agent, "K10"+hashA+"::server:plain", hashA, AgentUser); err == nil {
 		t.Fatal("a server token was taken as the agent token")
+	}
+	other := filepath.Join(dir, "agent-token-2")
+	if tok, err := Ensure(other, "with:colons", hashA, AgentUser); err != nil || tok.Password != "with:colons" {
+		t.Fatalf("an agent secret with colons: %v %v", tok, err)
 	}
 }

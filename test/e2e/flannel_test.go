@@ -12,6 +12,7 @@ import (
 
 // TestFlannelHostGW: with --flannel-backend host-gw, pods on two nodes
 // reach each other over plain routes to the other node, with no vxlan.
+// The agent names its interface (--flannel-iface).
 func TestFlannelHostGW(t *testing.T) {
 	hosts := []string{"gw-server", "gw-agent"}
 	ml, err := newMultiLab(hosts...)
@@ -41,7 +42,7 @@ func TestFlannelHostGW(t *testing.T) {
 	srv.waitReady()
 	agent := startKite(t, on("gw-agent"), "node is Ready", dirs["gw-agent"], kubeconfig,
 		"agent", "--server", "https://"+ml.ips["gw-server"]+":6443", "--token-file", filepath.Join(dirs["gw-server"], "server", "token"),
-		"--data-dir", dirs["gw-agent"], "--node-name", "gw-agent", "--kubelet-arg", cgroupArg("gw-agent"))
+		"--data-dir", dirs["gw-agent"], "--node-name", "gw-agent", "--kubelet-arg", cgroupArg("gw-agent"), "--flannel-iface", "eth0")
 	agent.waitReady()
 
 	srv.mustKubectl(t, "create", "namespace", "e2e")
