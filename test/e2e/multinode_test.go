@@ -142,6 +142,38 @@ func TestMultiNode(t *testing.T) {
 		assertAbsent(t, dir)
 	})
 
+	t.Run("--with-node-id gives a taken name a suffix of its own", func(t *testing.T) {
+		// A fourth node, on the router's namespace (no default route there:
+		// it names its IP), stopped again at once; killall cleans it up
+		// with the others at the end.
+		dir := t.TempDir()
+		cg := fmt.Sprintf("/kite-e2e-%d-router", os.Getpid())
+		t.Cleanup(func() {
+			if out, err := exec.Command("nsenter", "--net=/run/netns/"+ml.router, filepath.Join(repoRoot, "scripts", "killall"), dir).CombinedOutput(); err != nil {
+				t.Errorf("killall: %v: %s", err, out)
+			}
+			removeCgroupRoot(cg)
+		})
+		inRouter := func(name string, args ...string) *exec.Cmd {
+			return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ml.router, "--", name}, args...)...)
+		}
+		a := startKite(t, inRouter, "node is Ready", dir, kubeconfig, "agent", "--server", url, "--token", serverToken, "--data-dir", dir,
+			"--node-name", "agent1", "--with-node-id", "--node-ip", multiLabRouterIP, "--kubelet-arg", "cgroup-root="+cg)
+		a.waitReady()
+		id, err := os.ReadFile(filepath.Join(dir, "agent", "node-id"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "agent1-" + strings.TrimSpace(string(id))
+		if out := srv.mustKubectl(t, "get", "node", name, "-o", "name"); strings.TrimSpace(out) != "node/"+name {
+			t.Fatalf("node %s: %q", name, out)
+		}
+		if code := a.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("kite agent exited %d", code)
+		}
+		srv.mustKubectl(t, "delete", "node", name)
+	})
+
 	t.Run("a deleted bootstrap token is refused", func(t *testing.T) {
 		id := strings.Split(strings.Split(bootstrap, "::")[1], ".")[0]
 		if out, err := srv.kite("token", "list"); err != nil || !strings.Contains(out, id) {
