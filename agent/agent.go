@@ -8,7 +8,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -96,13 +95,7 @@ func Run(ctx context.Context, o Options) error {
 
 	// The server said yes: from here on the node's files are written.
 	if !o.Embedded {
-		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-			return fmt.Errorf("cannot create data dir %s: %w; run as root, or pass --data-dir with a folder you can write", o.DataDir, err)
-		}
-		lk, err := lock.Acquire(o.DataDir)
-		if errors.Is(err, lock.ErrHeld) {
-			return fmt.Errorf("data dir %s is in use by another kite process; stop that one first, or give this one its own --data-dir", o.DataDir)
-		}
+		lk, err := lock.DataDir(o.DataDir, "")
 		if err != nil {
 			return err
 		}

@@ -46,13 +46,7 @@ import (
 // only ever added or brought up to date, never replaced when unreadable.
 func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	started := time.Now()
-	if err := os.MkdirAll(cfg.ServerDir(), 0o700); err != nil {
-		return fmt.Errorf("cannot create data dir %s: %w; run as root, or pass --data-dir with a folder you can write", cfg.DataDir, unwrapPath(err))
-	}
-	lk, err := lock.Acquire(cfg.DataDir)
-	if errors.Is(err, lock.ErrHeld) {
-		return fmt.Errorf("data dir %s is in use by another kite process; stop that one first, or give this one its own --data-dir", cfg.DataDir)
-	}
+	lk, err := lock.DataDir(cfg.DataDir, "server")
 	if err != nil {
 		return err
 	}

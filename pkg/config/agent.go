@@ -145,13 +145,7 @@ func (a *AgentCommand) Validate() error {
 		}
 		a.ParsedToken = t
 	}
-	if a.DataDir == "" {
-		add("--data-dir is empty; give a folder such as %s", DefaultDataDir)
-	} else if abs, err := filepath.Abs(a.DataDir); err != nil {
-		add("--data-dir %q: %v", a.DataDir, err)
-	} else {
-		a.DataDir = abs
-	}
+	a.DataDir = absDataDir(a.DataDir, add)
 	if a.LBServerPort < 1 || a.LBServerPort > 65535 {
 		add("--lb-server-port %d is out of range; use 1-65535 (default %d)", a.LBServerPort, DefaultLBServerPort)
 	}

@@ -79,13 +79,7 @@ func (s *Server) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	if s.DataDir == "" {
-		add("--data-dir is empty; give a folder such as %s", DefaultDataDir)
-	} else if abs, err := filepath.Abs(s.DataDir); err != nil {
-		add("--data-dir %q: %v", s.DataDir, err)
-	} else {
-		s.DataDir = abs
-	}
+	s.DataDir = absDataDir(s.DataDir, add)
 
 	if ip := net.ParseIP(s.BindAddress); ip == nil {
 		add("--bind-address %q is not an IP address (e.g. 0.0.0.0 or 192.168.1.10)", s.BindAddress)
@@ -267,3 +261,17 @@ func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token
 
 // AgentTokenFile holds the agent token (--agent-token), if there is one.
 func (s *Server) AgentTokenFile() string { return filepath.Join(s.ServerDir(), "agent-token") }
+
+// absDataDir checks --data-dir and returns it as an absolute path.
+func absDataDir(dir string, add func(string, ...any)) string {
+	if dir == "" {
+		add("--data-dir is empty; give a folder such as %s", DefaultDataDir)
+		return dir
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		add("--data-dir %q: %v", dir, err)
+		return dir
+	}
+	return abs
+}

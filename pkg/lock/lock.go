@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -44,4 +45,21 @@ func (l *Lock) Release() error {
 	err := l.f.Close() // closing the last descriptor releases the flock
 	l.f = nil
 	return err
+}
+
+// DataDir creates kite's data dir dir (with sub, a folder inside it, which
+// may be "") and takes its lock, with errors that say what to do.
+func DataDir(dir, sub string) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("cannot create data dir %s: %w; run as root, or pass --data-dir with a folder you can write", dir, err)
+	}
+	lk, err := Acquire(dir)
+	if errors.Is(err, ErrHeld) {
+		return nil, fmt.Errorf("data dir %s is in use by another kite process; stop that one first, or give this one its own --data-dir", dir)
+	}
+	return lk, err
 }
