@@ -273,5 +273,15 @@ func absDataDir(dir string, add func(string, ...any)) string {
 		add("--data-dir %q: %v", dir, err)
 		return dir
 	}
+	if n := len(abs) + len(longestSocket); n > maxSocketPath {
+		add("--data-dir %s is too long (%d characters): unix sockets under it (%s) must fit in %d bytes; use a folder path of at most %d characters", abs, len(abs), longestSocket, maxSocketPath, maxSocketPath-len(longestSocket))
+	}
 	return abs
 }
+
+// The kernel limits a unix socket's path to 107 bytes; containerd's is the
+// longest kite puts under the data dir.
+const (
+	maxSocketPath = 107
+	longestSocket = "/agent/containerd/containerd.sock"
+)

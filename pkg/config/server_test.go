@@ -47,6 +47,7 @@ func TestValidateRejects(t *testing.T) {
 		{"flannel backend", func(s *Server) { s.FlannelBackend = "udp" }, "--flannel-backend"},
 		{"wireguard", func(s *Server) { s.FlannelBackend = "wireguard-native" }, "WireGuard"},
 		{"data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
+		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -81,19 +81,19 @@ func TestMultiNode(t *testing.T) {
 			{"wrong secret", "K10" + caHash + "::server:wrong", "wrong secret"},
 			{"wrong CA hash", "K10" + strings.Repeat("ab", 32) + "::server:" + secret, "no secret was sent"},
 		} {
-			dir := filepath.Join(t.TempDir(), "node")
+			dir := filepath.Join(shortTempDir(t), "node")
 			code, out := runKiteIn(t, on("agent2"), "agent", "--server", url, "--token", c.token, "--data-dir", dir, "--node-name", "agent2")
 			assertFailed(t, code, out, c.want)
 			assertAbsent(t, dir)
 		}
-		dir := filepath.Join(t.TempDir(), "server")
+		dir := filepath.Join(shortTempDir(t), "server")
 		code, out := runKiteIn(t, on("agent2"), "server", "--data-dir", dir, "--token", agentToken, "--write-kubeconfig", filepath.Join(dir+"-kc", "k.yaml"))
 		assertFailed(t, code, out, "agent token")
 		assertAbsent(t, dir)
 	})
 
 	t.Run("an unreachable server is retried and said so", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "node")
+		dir := filepath.Join(shortTempDir(t), "node")
 		a := startKite(t, on("agent2"), "never", dir, kubeconfig, "agent", "--server", "https://198.18.1.99:6443", "--token", serverToken, "--data-dir", dir, "--node-name", "agent2")
 		eventually(t, time.Minute, "a retry message", func() error {
 			if log := a.stderr.String(); strings.Count(log, "cannot reach the server; retrying") < 2 {
@@ -135,7 +135,7 @@ func TestMultiNode(t *testing.T) {
 	})
 
 	t.Run("a name taken by another node is refused", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "node")
+		dir := filepath.Join(shortTempDir(t), "node")
 		// agent2's host: another port for its load balancer.
 		code, out := runKiteIn(t, on("agent2"), "agent", "--server", url, "--token", serverToken, "--data-dir", dir, "--node-name", "agent1", "--lb-server-port", "7444")
 		assertFailed(t, code, out, "taken by another node")
@@ -146,7 +146,7 @@ func TestMultiNode(t *testing.T) {
 		// A fourth node, on the router's namespace (no default route there:
 		// it names its IP), stopped again at once; killall cleans it up
 		// with the others at the end.
-		dir := t.TempDir()
+		dir := shortTempDir(t)
 		cg := fmt.Sprintf("/kite-e2e-%d-router", os.Getpid())
 		t.Cleanup(func() {
 			if out, err := exec.Command("nsenter", "--net=/run/netns/"+ml.router, filepath.Join(repoRoot, "scripts", "killall"), dir).CombinedOutput(); err != nil {
@@ -185,7 +185,7 @@ func TestMultiNode(t *testing.T) {
 		if out, _ := srv.kite("token", "list"); strings.Contains(out, id) {
 			t.Fatalf("deleted token still listed:\n%s", out)
 		}
-		dir := filepath.Join(t.TempDir(), "node")
+		dir := filepath.Join(shortTempDir(t), "node")
 		code, out := runKiteIn(t, on("agent2"), "agent", "--server", url, "--token", bootstrap, "--data-dir", dir, "--node-name", "agent3", "--lb-server-port", "7444")
 		assertFailed(t, code, out, "does not exist")
 		assertAbsent(t, dir)
@@ -338,24 +338,40 @@ func TestMultiNode(t *testing.T) {
 	}
 }
 
-// waitNodesReady waits until each named node is Ready, as its kubelet
-// posted in the last minute.
+// waitNodesReady waits until each named node is Ready and its kubelet is
+// alive: its Lease renewed in the last minute (the Node's own heartbeat
+// is posted only every few minutes when nothing changes).
 func waitNodesReady(t *testing.T, srv *server, names ...string) {
 	t.Helper()
 	eventually(t, 3*time.Minute, "nodes Ready", func() error {
 		for _, n := range names {
-			out, err := srv.kubectl("get", "node", n, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}`)
+			ready, err := srv.kubectl("get", "node", n, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 			if err != nil {
 				return err
 			}
-			status, beat, _ := strings.Cut(out, " ")
-			at, perr := time.Parse(time.RFC3339, beat)
-			if status != "True" || perr != nil || time.Since(at) > time.Minute {
-				return fmt.Errorf("node %s: %q", n, out)
+			renewed, err := srv.kubectl("-n", "kube-node-lease", "get", "lease", n, "-o", "jsonpath={.spec.renewTime}")
+			if err != nil {
+				return err
+			}
+			at, perr := time.Parse(time.RFC3339Nano, renewed)
+			if ready != "True" || perr != nil || time.Since(at) > time.Minute {
+				return fmt.Errorf("node %s: Ready %q, lease renewed %q", n, ready, renewed)
 			}
 		}
 		return nil
 	})
+}
+
+// shortTempDir is a temporary folder with a short path: a subtest's
+// TempDir is too long for the unix sockets of a node's data dir.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kite-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func readToken(t *testing.T, path string) string {
