@@ -19,13 +19,14 @@ import (
 	"time"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kite-project/kite/agent"
 	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/joinapi"
-	"github.com/kite-project/kite/pkg/kubeclient"
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
 	"github.com/kite-project/kite/pkg/memtrim"
@@ -35,6 +36,7 @@ import (
 	"github.com/kite-project/kite/server/flags"
 	"github.com/kite-project/kite/server/health"
 	"github.com/kite-project/kite/server/join"
+	"github.com/kite-project/kite/server/manifests"
 	"github.com/kite-project/kite/server/pki"
 	"github.com/kite-project/kite/server/scheduler"
 	"github.com/kite-project/kite/server/tunnel"
@@ -99,7 +101,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	admin, err := kubeclient.FromFile(filepath.Join(cfg.CredDir(), "admin.kubeconfig"))
+	adminConfig, err := clientcmd.BuildConfigFromFlags("", filepath.Join(cfg.CredDir(), "admin.kubeconfig"))
+	if err != nil {
+		return err
+	}
+	admin, err := kubernetes.NewForConfig(adminConfig)
 	if err != nil {
 		return err
 	}
@@ -136,6 +142,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
 		&join.Setup{Client: admin, Tunnel: tun, Log: log},
+		&manifests.Deployer{Dir: cfg.ManifestsDir(), Config: adminConfig, Log: log},
 	}
 	if !cfg.DisableAgent {
 		// The server's own node joins like any other: over loopback, with

@@ -259,6 +259,9 @@ func (s *Server) CredDir() string { return filepath.Join(s.ServerDir(), "cred") 
 // TokenFile holds the cluster join token.
 func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token") }
 
+// ManifestsDir holds manifests applied to the cluster (and kept applied).
+func (s *Server) ManifestsDir() string { return filepath.Join(s.ServerDir(), "manifests") }
+
 // AgentTokenFile holds the agent token (--agent-token), if there is one.
 func (s *Server) AgentTokenFile() string { return filepath.Join(s.ServerDir(), "agent-token") }
 
