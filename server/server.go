@@ -19,6 +19,7 @@ import (
 	"time"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -39,6 +40,7 @@ import (
 	"github.com/kite-project/kite/server/manifests"
 	"github.com/kite-project/kite/server/pki"
 	"github.com/kite-project/kite/server/scheduler"
+	"github.com/kite-project/kite/server/servicelb"
 	"github.com/kite-project/kite/server/tunnel"
 )
 
@@ -109,6 +111,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// One set of informers for kite's own controllers in this process.
+	shared := informers.NewSharedInformerFactory(admin, 10*time.Minute)
 	tun := tunnel.New(p)
 	joinHandler := &join.Handler{
 		PKI: p,
@@ -141,8 +145,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		},
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
-		&join.Setup{Client: admin, Tunnel: tun, Log: log},
+		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
 		&manifests.Deployer{Dir: cfg.ManifestsDir(), Config: adminConfig, Log: log},
+		&servicelb.Controller{Client: admin, Informers: shared, Log: log, Remove: cfg.Disabled("servicelb")},
 	}
 	if !cfg.DisableAgent {
 		// The server's own node joins like any other: over loopback, with

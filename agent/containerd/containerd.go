@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Containerd is the container runtime component. It runs containerd as a
@@ -153,7 +155,17 @@ func ping(ctx context.Context, sock string) error {
 	defer cl.Close()
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = cl.Version(pctx)
+	if _, err = cl.Version(pctx); err != nil {
+		return err
+	}
+	// The CRI plugin answers only once it has started (after a restart,
+	// once it has found the running pods again): the kubelet, started
+	// next, gives up at once on an "not initialized yet".
+	conn, ok := cl.Conn().(grpc.ClientConnInterface)
+	if !ok {
+		return fmt.Errorf("containerd client connection is a %T", cl.Conn())
+	}
+	_, err = runtimeapi.NewRuntimeServiceClient(conn).Version(pctx, &runtimeapi.VersionRequest{})
 	return err
 }
 

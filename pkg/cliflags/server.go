@@ -4,6 +4,8 @@
 package cliflags
 
 import (
+	"strings"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/kite-project/kite/pkg/config"
@@ -30,6 +32,7 @@ func Server(cfg *config.Server) []cli.Flag {
 		&cli.StringSliceFlag{Name: "kube-scheduler-arg", Usage: "extra kube-scheduler flag, as name=value (repeatable)", Action: into(&cfg.SchedulerArgs)},
 		&cli.StringSliceFlag{Name: "kube-controller-manager-arg", Usage: "extra kube-controller-manager flag, as name=value (repeatable)", Action: into(&cfg.ControllerManagerArgs)},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run only the control plane, no node", Destination: &cfg.DisableAgent},
+		&cli.StringSliceFlag{Name: "disable", Usage: "leave out a packaged add-on, and remove it if it was there: " + strings.Join(config.AddOns, ", ") + " (repeatable, or a comma list)", Action: into(&cfg.Disable)},
 	}, Agent(&cfg.Agent)...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,9 @@ type Server struct {
 	APIServerArgs         []string
 	SchedulerArgs         []string
 	ControllerManagerArgs []string
+
+	// Disable lists packaged add-ons to leave out (and remove).
+	Disable []string
 
 	// The node agent that `kite server` runs too, unless DisableAgent.
 	DisableAgent bool
@@ -165,6 +169,20 @@ func (s *Server) Validate() error {
 			}
 		}
 	}
+	var disable []string
+	for _, v := range s.Disable {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name == "" {
+				continue
+			}
+			if !slices.Contains(AddOns, name) {
+				add("--disable %q is not one of %s", name, strings.Join(AddOns, ", "))
+			}
+			disable = append(disable, name)
+		}
+	}
+	s.Disable = disable
 	if !s.DisableAgent {
 		if err := s.Agent.Validate(); err != nil {
 			errs = append(errs, err)
@@ -172,6 +190,12 @@ func (s *Server) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// AddOns are the packaged add-ons --disable names.
+var AddOns = []string{"coredns", "local-storage", "servicelb", "metrics-server", "helm-controller"}
+
+// Disabled reports whether --disable names the add-on.
+func (s *Server) Disabled(addOn string) bool { return slices.Contains(s.Disable, addOn) }
 
 // ParseFileMode reads an octal permission such as 0600 or 644.
 func ParseFileMode(s string) (os.FileMode, error) {

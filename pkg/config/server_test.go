@@ -45,6 +45,7 @@ func TestValidateRejects(t *testing.T) {
 		{"bootstrap token as server token", func(s *Server) { s.Token = "abcdef.0123456789abcdef" }, "bootstrap token"},
 		{"agent token spaces", func(s *Server) { s.AgentToken = "a b" }, "--agent-token"},
 		{"flannel backend", func(s *Server) { s.FlannelBackend = "udp" }, "--flannel-backend"},
+		{"disable", func(s *Server) { s.Disable = []string{"servicelb,traefik"} }, `--disable "traefik"`},
 		{"wireguard", func(s *Server) { s.FlannelBackend = "wireguard-native" }, "WireGuard"},
 		{"data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
 		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
@@ -116,5 +117,16 @@ func TestMergeArgs(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+}
+
+func TestDisableTakesListsAndRepeats(t *testing.T) {
+	s := NewServer()
+	s.Disable = []string{"servicelb, coredns", "metrics-server"}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Disabled("servicelb") || !s.Disabled("coredns") || !s.Disabled("metrics-server") || s.Disabled("local-storage") {
+		t.Fatalf("disabled %v", s.Disable)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -20,16 +21,17 @@ const NodeRole = "kite:node"
 
 // Tunnels is what Setup starts once the API server serves.
 type Tunnels interface {
-	Start(ctx context.Context, client kubernetes.Interface)
+	Start(ctx context.Context, factory informers.SharedInformerFactory)
 }
 
 // Setup is the component that prepares the cluster for nodes: the RBAC of
 // NodeRole, and the tunnel's view of the Nodes. It is ready once the RBAC
 // is in place, before any node joins.
 type Setup struct {
-	Client kubernetes.Interface
-	Tunnel Tunnels
-	Log    *slog.Logger
+	Client    kubernetes.Interface
+	Informers informers.SharedInformerFactory // the server's, shared
+	Tunnel    Tunnels
+	Log       *slog.Logger
 
 	done chan struct{}
 }
@@ -54,7 +56,7 @@ func (s *Setup) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	s.Tunnel.Start(ctx, s.Client)
+	s.Tunnel.Start(ctx, s.Informers)
 	close(s.done)
 	<-ctx.Done()
 	return nil

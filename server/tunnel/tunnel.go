@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/kite-project/kite/server/pki"
@@ -51,9 +50,9 @@ func New(p pki.PKI) *Tunnel {
 
 func (t *Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) { t.server.ServeHTTP(w, r) }
 
-// Start watches the Nodes, to know which node an address belongs to.
-func (t *Tunnel) Start(ctx context.Context, client kubernetes.Interface) {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute)
+// Start watches the Nodes (through the server's shared informers), to know
+// which node an address belongs to.
+func (t *Tunnel) Start(ctx context.Context, factory informers.SharedInformerFactory) {
 	lister := factory.Core().V1().Nodes().Lister()
 	factory.Start(ctx.Done())
 	t.mu.Lock()
