@@ -28,6 +28,7 @@ import (
 	"github.com/kite-project/kite/agent/kubelet"
 	"github.com/kite-project/kite/agent/kubeproxy"
 	"github.com/kite-project/kite/agent/loadbalancer"
+	"github.com/kite-project/kite/agent/localstorage"
 	"github.com/kite-project/kite/agent/tunnel"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
@@ -244,6 +245,7 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 	comps = append(comps,
 		&kubelet.Kubelet{ConfigFile: l.KubeletConfig(), Args: kubeletArgs, Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, Log: o.Log},
 		&kubeproxy.KubeProxy{Args: proxyArgs, HealthzAddr: flags.FlagValue(proxyArgs, "healthz-bind-address")},
+		&localstorage.Cleaner{Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, Dir: config.StorageDir(o.DataDir), Log: o.Log},
 		&serverList{Kubeconfig: l.KubeletKubeconfig(), LB: lb, Pinned: serverHost, Log: o.Log},
 	)
 	return comps, nil

@@ -32,11 +32,13 @@ import (
 	"github.com/kite-project/kite/pkg/lock"
 	"github.com/kite-project/kite/pkg/memtrim"
 	"github.com/kite-project/kite/pkg/token"
+	"github.com/kite-project/kite/server/addons"
 	"github.com/kite-project/kite/server/apiserver"
 	"github.com/kite-project/kite/server/controllermanager"
 	"github.com/kite-project/kite/server/flags"
 	"github.com/kite-project/kite/server/health"
 	"github.com/kite-project/kite/server/join"
+	"github.com/kite-project/kite/server/localstorage"
 	"github.com/kite-project/kite/server/manifests"
 	"github.com/kite-project/kite/server/pki"
 	"github.com/kite-project/kite/server/scheduler"
@@ -131,6 +133,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Log:          log,
 	}
 
+	// The packaged add-ons' manifests, for the manifests component.
+	if err := addons.Write(cfg.ManifestsDir(), addons.Settings{
+		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain, ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
+	}, cfg.Disabled); err != nil {
+		return fmt.Errorf("add-on manifests: %w", err)
+	}
+
 	datastore := kine.New(cfg.ServerDir())
 	in.EtcdEndpoint = datastore.Endpoint()
 	components := []component.Component{
@@ -148,6 +157,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
 		&manifests.Deployer{Dir: cfg.ManifestsDir(), Config: adminConfig, Log: log},
 		&servicelb.Controller{Client: admin, Informers: shared, Log: log, Remove: cfg.Disabled("servicelb")},
+	}
+	if !cfg.Disabled("local-storage") {
+		components = append(components, &localstorage.Controller{Client: admin, Informers: shared, Log: log})
 	}
 	if !cfg.DisableAgent {
 		// The server's own node joins like any other: over loopback, with

@@ -73,6 +73,9 @@ func (a *Agent) Validate() error {
 	return errors.Join(errs...)
 }
 
+// StorageDir holds the node's local-path volumes: <data-dir>/storage.
+func StorageDir(dataDir string) string { return filepath.Join(dataDir, "storage") }
+
 // DefaultNodePasswordFile keeps the node password of the default data dir
 // outside it, so that a node that wipes /var/lib/kite keeps its name.
 const DefaultNodePasswordFile = "/etc/kite/node/password"

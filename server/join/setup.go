@@ -14,7 +14,8 @@ import (
 
 // NodeRole is the ClusterRole kite gives every node (group system:nodes)
 // on top of what the Node authorizer allows: flannel watches all Nodes,
-// and the node's load balancer reads the API servers' endpoints. Patching
+// the node's load balancer reads the API servers' endpoints, and the
+// node's local storage deletes the volumes it has emptied. Patching
 // a Node stays limited to the node's own, by the Node authorizer and the
 // NodeRestriction admission plugin.
 const NodeRole = "kite:node"
@@ -76,6 +77,8 @@ func (s *Setup) ensureRBAC(ctx context.Context) error {
 	role := &rbacv1.ClusterRole{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		// agent/localstorage removes the node's released local volumes.
+		{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "delete"}},
 	}}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: meta,

@@ -1,0 +1,116 @@
+// Package localstorage is the node's half of the local-path storage
+// add-on: it announces the node's storage folder (a Node annotation the
+// server's provisioner reads), and removes the folder of a released local
+// volume of this node, then the volume. The kubelet makes the folder
+// (hostPath, DirectoryOrCreate) when a pod first mounts it.
+package localstorage
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kite-project/kite/pkg/kubeclient"
+	"github.com/kite-project/kite/pkg/localpath"
+)
+
+// Cleaner is the component.
+type Cleaner struct {
+	Kubeconfig string // the kubelet's
+	NodeName   string
+	Dir        string // <data-dir>/storage
+	Log        *slog.Logger
+
+	client kubernetes.Interface
+}
+
+func (c *Cleaner) Name() string { return "local storage" }
+
+func (c *Cleaner) Prepare(context.Context) error {
+	if err := os.MkdirAll(c.Dir, 0o711); err != nil {
+		return err
+	}
+	cs, err := kubeclient.FromFile(c.Kubeconfig)
+	c.client = cs
+	return err
+}
+
+func (c *Cleaner) Ready(context.Context) error { return nil }
+
+func (c *Cleaner) Run(ctx context.Context) error {
+	announced := false
+	for {
+		if !announced {
+			announced = c.announce(ctx) == nil
+		}
+		c.clean(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// announce writes the node's storage folder on its Node.
+func (c *Cleaner) announce(ctx context.Context) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{localpath.PathAnnotation: c.Dir}}})
+	_, err := c.client.CoreV1().Nodes().Patch(ctx, c.NodeName, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+// clean removes released local volumes of this node.
+func (c *Cleaner) clean(ctx context.Context) {
+	pvs, err := c.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for i := range pvs.Items {
+		pv := &pvs.Items[i]
+		if !c.mine(pv) || pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
+			continue
+		}
+		if err := os.RemoveAll(pv.Spec.HostPath.Path); err != nil {
+			c.Log.Warn("cannot remove a released local volume's folder", "volume", pv.Name, "path", pv.Spec.HostPath.Path, "err", err)
+			continue
+		}
+		err := c.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			c.Log.Warn("cannot delete a released local volume", "volume", pv.Name, "err", err)
+			continue
+		}
+		c.Log.Info("released local volume removed", "volume", pv.Name, "path", pv.Spec.HostPath.Path)
+	}
+}
+
+// mine reports whether pv is a local-path volume of this node whose folder
+// is directly in this node's storage folder: nothing else is ever removed.
+func (c *Cleaner) mine(pv *corev1.PersistentVolume) bool {
+	if pv.Annotations[localpath.ProvisionedBy] != localpath.Provisioner || pv.Spec.HostPath == nil {
+		return false
+	}
+	if filepath.Dir(filepath.Clean(pv.Spec.HostPath.Path)) != filepath.Clean(c.Dir) {
+		return false
+	}
+	na := pv.Spec.NodeAffinity
+	if na == nil || na.Required == nil {
+		return false
+	}
+	for _, term := range na.Required.NodeSelectorTerms {
+		for _, e := range term.MatchExpressions {
+			if e.Key == corev1.LabelHostname && len(e.Values) == 1 && e.Values[0] == c.NodeName {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const claimAndWriter = `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 64Mi}}
+---
+` + storagePod
+
+const storagePod = `apiVersion: v1
+kind: Pod
+metadata: {name: %[1]s, namespace: default}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: kite.local/busybox:1.35
+    imagePullPolicy: Never
+    command: ["sh", "-c", %[2]q]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+`
+
+// TestLocalStorage: the default StorageClass local-path gives a claim a
+// folder under <data-dir>/storage on the pod's node once the pod is
+// scheduled; what one pod writes, the next reads; deleting the claim
+// removes the folder; --disable local-storage removes the StorageClass.
+func TestLocalStorage(t *testing.T) {
+	dataDir := t.TempDir()
+	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
+	os.MkdirAll(filepath.Join(dataDir, "agent", "images"), 0o755)
+	copyFile(t, busyboxTar, filepath.Join(dataDir, "agent", "images", "busybox.tar"))
+	t.Cleanup(func() { killall(t, dataDir) })
+	srv := startServer(t, dataDir, kubeconfig, "--node-name", "kite-ls")
+	srv.waitReady()
+	eventually(t, time.Minute, "the default StorageClass", func() error {
+		out, err := srv.kubectl("get", "storageclass", "local-path", "-o", `jsonpath={.metadata.annotations.storageclass\.kubernetes\.io/is-default-class}`)
+		if err == nil && out != "true" {
+			err = fmt.Errorf("default-class annotation %q", out)
+		}
+		return err
+	})
+	phase := func(pod string) func() error {
+		return func() error {
+			out, err := srv.kubectl("get", "pod", pod, "-o", "jsonpath={.status.phase}")
+			if err == nil && out != "Succeeded" {
+				err = fmt.Errorf("phase %q", out)
+			}
+			return err
+		}
+	}
+	apply(t, srv, fmt.Sprintf(claimAndWriter, "writer", "echo kept > /data/file"))
+	eventually(t, 2*time.Minute, "the writer done", phase("writer"))
+	path := srv.mustKubectl(t, "get", "pv", "-o", "jsonpath={.items[0].spec.hostPath.path}")
+	if filepath.Dir(path) != filepath.Join(dataDir, "storage") {
+		t.Fatalf("volume at %q, want a folder in %s", path, filepath.Join(dataDir, "storage"))
+	}
+	if data, err := os.ReadFile(filepath.Join(path, "file")); err != nil || string(data) != "kept\n" {
+		t.Fatalf("the written file on the node: %q %v", data, err)
+	}
+	srv.mustKubectl(t, "delete", "pod", "writer")
+	apply(t, srv, fmt.Sprintf(storagePod, "reader", "cat /data/file"))
+	eventually(t, 2*time.Minute, "the reader done", phase("reader"))
+	if out := srv.mustKubectl(t, "logs", "reader"); strings.TrimSpace(out) != "kept" {
+		t.Fatalf("the reader read %q", out)
+	}
+
+	srv.mustKubectl(t, "delete", "pod", "reader")
+	srv.mustKubectl(t, "delete", "pvc", "data")
+	eventually(t, 2*time.Minute, "the folder and the volume removed", func() error {
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			return fmt.Errorf("%s still there", path)
+		}
+		if out, _ := srv.kubectl("get", "pv", "-o", "name"); strings.TrimSpace(out) != "" {
+			return fmt.Errorf("volumes left: %s", out)
+		}
+		return nil
+	})
+
+	if code := srv.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	srv = startServer(t, dataDir, kubeconfig, "--node-name", "kite-ls", "--disable", "local-storage")
+	srv.waitReady()
+	eventually(t, time.Minute, "the StorageClass removed", func() error {
+		if out, err := srv.kubectl("get", "storageclass", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
+			return fmt.Errorf("%v %q", err, out)
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(dataDir, "server", "manifests", "local-storage.yaml")); !os.IsNotExist(err) {
+		t.Fatal("the disabled add-on's manifest is still in the manifests folder")
+	}
+}
