@@ -106,12 +106,12 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if newPassword {
-		if err := join.SavePassword(passwordFile, password); err != nil {
+		if err := join.WriteSecret(passwordFile, password); err != nil {
 			return err
 		}
 	}
 	if newID {
-		if err := join.SavePassword(config.NodeIDFile(o.DataDir), nodeID); err != nil {
+		if err := join.WriteSecret(config.NodeIDFile(o.DataDir), nodeID); err != nil {
 			return err
 		}
 	}

@@ -270,7 +270,7 @@ func (j *Joined) Write() error {
 }
 
 // Password returns the node password kept at path, or a new random one
-// (new is true: write it with SavePassword once the join succeeded).
+// (new is true: write it with WriteSecret once the join succeeded).
 func Password(path string) (password string, isNew bool, err error) {
 	data, err := os.ReadFile(path)
 	if err == nil {
@@ -290,12 +290,12 @@ func Password(path string) (password string, isNew bool, err error) {
 	return hex.EncodeToString(b), true, nil
 }
 
-// SavePassword writes the node password (0600).
-func SavePassword(path, password string) error {
+// WriteSecret writes the node password, or the node ID, to path (0600).
+func WriteSecret(path, value string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	_, err := fileutil.WriteIfChanged(path, []byte(password+"\n"), 0o600)
+	_, err := fileutil.WriteIfChanged(path, []byte(value+"\n"), 0o600)
 	return err
 }
 

@@ -132,7 +132,7 @@ func TestPasswordAndNodeIDAreStable(t *testing.T) {
 	if err != nil || !isNew || len(p1) < 16 {
 		t.Fatalf("new password %q %v %v", p1, isNew, err)
 	}
-	if err := SavePassword(filepath.Join(dir, "password"), p1); err != nil {
+	if err := WriteSecret(filepath.Join(dir, "password"), p1); err != nil {
 		t.Fatal(err)
 	}
 	if p2, isNew, _ := Password(filepath.Join(dir, "password")); p2 != p1 || isNew {
@@ -145,7 +145,7 @@ func TestPasswordAndNodeIDAreStable(t *testing.T) {
 	if len(id) != 8 || !isNew {
 		t.Fatalf("node id %q", id)
 	}
-	SavePassword(filepath.Join(dir, "node-id"), id)
+	WriteSecret(filepath.Join(dir, "node-id"), id)
 	if again, _, _ := NodeID(filepath.Join(dir, "node-id")); again != id {
 		t.Fatal("the node id changed")
 	}

@@ -101,20 +101,12 @@ func (s *Server) Validate() error {
 		}
 	}
 
-	var sans []string
-	for _, v := range s.TLSSANs {
-		for _, san := range strings.Split(v, ",") {
-			san = strings.TrimSpace(san)
-			if san == "" {
-				continue
-			}
-			if net.ParseIP(san) == nil && !isDNSName(san) {
-				add("--tls-san %q is neither an IP address nor a DNS name", san)
-			}
-			sans = append(sans, san)
+	s.TLSSANs = commaList(s.TLSSANs)
+	for _, san := range s.TLSSANs {
+		if net.ParseIP(san) == nil && !isDNSName(san) {
+			add("--tls-san %q is neither an IP address nor a DNS name", san)
 		}
 	}
-	s.TLSSANs = sans
 
 	clusterNet := parseNetwork("--cluster-cidr", s.ClusterCIDR, add)
 	serviceNet := parseNetwork("--service-cidr", s.ServiceCIDR, add)
@@ -169,20 +161,12 @@ func (s *Server) Validate() error {
 			}
 		}
 	}
-	var disable []string
-	for _, v := range s.Disable {
-		for _, name := range strings.Split(v, ",") {
-			name = strings.TrimSpace(name)
-			if name == "" {
-				continue
-			}
-			if !slices.Contains(AddOns, name) {
-				add("--disable %q is not one of %s", name, strings.Join(AddOns, ", "))
-			}
-			disable = append(disable, name)
+	s.Disable = commaList(s.Disable)
+	for _, name := range s.Disable {
+		if !slices.Contains(AddOns, name) {
+			add("--disable %q is not one of %s", name, strings.Join(AddOns, ", "))
 		}
 	}
-	s.Disable = disable
 	if !s.DisableAgent {
 		if err := s.Agent.Validate(); err != nil {
 			errs = append(errs, err)
@@ -288,6 +272,19 @@ func (s *Server) ManifestsDir() string { return filepath.Join(s.ServerDir(), "ma
 
 // AgentTokenFile holds the agent token (--agent-token), if there is one.
 func (s *Server) AgentTokenFile() string { return filepath.Join(s.ServerDir(), "agent-token") }
+
+// commaList reads a repeatable flag whose values may also be comma lists.
+func commaList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+	}
+	return out
+}
 
 // absDataDir checks --data-dir and returns it as an absolute path.
 func absDataDir(dir string, add func(string, ...any)) string {

@@ -22,9 +22,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/kite-project/kite/pkg/localpath"
+	"github.com/kite-project/kite/server/trigger"
 )
 
 const selectedNode = "volume.kubernetes.io/selected-node"
@@ -38,32 +38,21 @@ type Controller struct {
 	claims  corelisters.PersistentVolumeClaimLister
 	nodes   corelisters.NodeLister
 	classes storagelisters.StorageClassLister
-	changed chan struct{}
+	changed trigger.Trigger
 }
 
 func (c *Controller) Name() string { return "local storage" }
 
 func (c *Controller) Prepare(context.Context) error {
-	c.changed = make(chan struct{}, 1)
-	poke := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.poke() },
-		UpdateFunc: func(any, any) { c.poke() },
-	}
+	c.changed = trigger.New()
 	pvc := c.Informers.Core().V1().PersistentVolumeClaims()
-	if _, err := pvc.Informer().AddEventHandler(poke); err != nil {
+	if _, err := pvc.Informer().AddEventHandler(c.changed.On()); err != nil {
 		return err
 	}
 	c.claims = pvc.Lister()
 	c.nodes = c.Informers.Core().V1().Nodes().Lister()
 	c.classes = c.Informers.Storage().V1().StorageClasses().Lister()
 	return nil
-}
-
-func (c *Controller) poke() {
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
 }
 
 func (c *Controller) Ready(context.Context) error { return nil }

@@ -25,7 +25,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
+
+	"github.com/kite-project/kite/server/trigger"
 )
 
 // EnableLabel restricts the nodes used when some node carries it.
@@ -42,37 +43,25 @@ type Controller struct {
 
 	services corelisters.ServiceLister
 	nodes    corelisters.NodeLister
-	changed  chan struct{}
+	changed  trigger.Trigger
 	pending  map[string]string // Service -> why it waits, as last reported
 }
 
 func (c *Controller) Name() string { return "service load balancer" }
 
 func (c *Controller) Prepare(context.Context) error {
-	c.changed = make(chan struct{}, 1)
+	c.changed = trigger.New()
 	c.pending = map[string]string{}
-	poke := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.poke() },
-		UpdateFunc: func(any, any) { c.poke() },
-		DeleteFunc: func(any) { c.poke() },
-	}
 	svc := c.Informers.Core().V1().Services()
 	node := c.Informers.Core().V1().Nodes()
-	if _, err := svc.Informer().AddEventHandler(poke); err != nil {
+	if _, err := svc.Informer().AddEventHandler(c.changed.On()); err != nil {
 		return err
 	}
-	if _, err := node.Informer().AddEventHandler(poke); err != nil {
+	if _, err := node.Informer().AddEventHandler(c.changed.On()); err != nil {
 		return err
 	}
 	c.services, c.nodes = svc.Lister(), node.Lister()
 	return nil
-}
-
-func (c *Controller) poke() {
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
 }
 
 func (c *Controller) Ready(context.Context) error { return nil }

@@ -25,9 +25,7 @@ func TestFlannelHostGW(t *testing.T) {
 	}
 	dirs := map[string]string{}
 	for _, h := range hosts {
-		dirs[h] = t.TempDir()
-		os.MkdirAll(filepath.Join(dirs[h], "agent", "images"), 0o755)
-		copyFile(t, busyboxTar, filepath.Join(dirs[h], "agent", "images", "busybox.tar"))
+		dirs[h] = withBusybox(t, t.TempDir())
 		cg := fmt.Sprintf("/kite-e2e-%d-%s", os.Getpid(), h)
 		t.Cleanup(func() {
 			ml.command(h, filepath.Join(repoRoot, "scripts", "killall"), dirs[h]).Run()
@@ -71,10 +69,8 @@ func TestFlannelHostGW(t *testing.T) {
 // TestFlannelNone: --flannel-backend none writes no pod network: the node
 // becomes Ready once the user's own CNI configuration appears.
 func TestFlannelNone(t *testing.T) {
-	dataDir := t.TempDir()
+	dataDir := withBusybox(t, t.TempDir())
 	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	os.MkdirAll(filepath.Join(dataDir, "agent", "images"), 0o755)
-	copyFile(t, busyboxTar, filepath.Join(dataDir, "agent", "images", "busybox.tar"))
 	t.Cleanup(func() {
 		killall(t, dataDir)
 		// What killall does not know: the user's network.

@@ -41,10 +41,8 @@ spec:
 // scheduled; what one pod writes, the next reads; deleting the claim
 // removes the folder; --disable local-storage removes the StorageClass.
 func TestLocalStorage(t *testing.T) {
-	dataDir := t.TempDir()
+	dataDir := withBusybox(t, t.TempDir())
 	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	os.MkdirAll(filepath.Join(dataDir, "agent", "images"), 0o755)
-	copyFile(t, busyboxTar, filepath.Join(dataDir, "agent", "images", "busybox.tar"))
 	t.Cleanup(func() { killall(t, dataDir) })
 	srv := startServer(t, dataDir, kubeconfig, "--node-name", "kite-ls")
 	srv.waitReady()

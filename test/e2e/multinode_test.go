@@ -44,12 +44,7 @@ func TestMultiNode(t *testing.T) {
 	cgroupRoot := func(host string) string { return fmt.Sprintf("/kite-e2e-%d-%s", os.Getpid(), host) }
 	dirs := map[string]string{}
 	for _, h := range hosts {
-		dirs[h] = t.TempDir()
-		images := filepath.Join(dirs[h], "agent", "images")
-		if err := os.MkdirAll(images, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		copyFile(t, busyboxTar, filepath.Join(images, "busybox.tar"))
+		dirs[h] = withBusybox(t, t.TempDir())
 		t.Cleanup(func() {
 			if out, err := ml.command(h, filepath.Join(repoRoot, "scripts", "killall"), dirs[h]).CombinedOutput(); err != nil {
 				t.Errorf("killall on %s: %v: %s", h, err, out)

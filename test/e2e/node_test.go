@@ -372,6 +372,18 @@ func killall(t *testing.T, dataDir string) {
 	}
 }
 
+// withBusybox puts the busybox test image in dataDir's airgap folder, for
+// the node to import at start, and returns dataDir.
+func withBusybox(t *testing.T, dataDir string) string {
+	t.Helper()
+	images := filepath.Join(dataDir, "agent", "images")
+	if err := os.MkdirAll(images, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, busyboxTar, filepath.Join(images, "busybox.tar"))
+	return dataDir
+}
+
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
 	data, err := os.ReadFile(src)
@@ -388,10 +400,7 @@ func copyFile(t *testing.T, src, dst string) {
 func TestNftablesMode(t *testing.T) {
 	dataDir := t.TempDir()
 	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	if err := os.MkdirAll(filepath.Join(dataDir, "agent", "images"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	copyFile(t, busyboxTar, filepath.Join(dataDir, "agent", "images", "busybox.tar"))
+	withBusybox(t, dataDir)
 	t.Cleanup(func() { killall(t, dataDir) })
 	srv := startServer(t, dataDir, kubeconfig, "--kube-proxy-arg", "proxy-mode=nftables")
 	srv.waitReady()

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -45,10 +44,8 @@ spec:
 // with an Event saying why, until the port is free; --disable servicelb
 // takes the addresses back.
 func TestServiceLB(t *testing.T) {
-	dataDir := t.TempDir()
+	dataDir := withBusybox(t, t.TempDir())
 	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	os.MkdirAll(filepath.Join(dataDir, "agent", "images"), 0o755)
-	copyFile(t, busyboxTar, filepath.Join(dataDir, "agent", "images", "busybox.tar"))
 	t.Cleanup(func() { killall(t, dataDir) })
 	srv := startServer(t, dataDir, kubeconfig, "--node-name", "kite-lb")
 	srv.waitReady()
