@@ -16,8 +16,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/kite-project/kite/pkg/kubeclient"
 	"github.com/kite-project/kite/pkg/localpath"
@@ -30,7 +33,8 @@ type Cleaner struct {
 	Dir        string // <data-dir>/storage
 	Log        *slog.Logger
 
-	client kubernetes.Interface
+	client  kubernetes.Interface
+	volumes corelisters.PersistentVolumeLister
 }
 
 func (c *Cleaner) Name() string { return "local storage" }
@@ -47,12 +51,19 @@ func (c *Cleaner) Prepare(context.Context) error {
 func (c *Cleaner) Ready(context.Context) error { return nil }
 
 func (c *Cleaner) Run(ctx context.Context) error {
+	// A watch of the volumes, not a list every few seconds: every node runs this.
+	factory := informers.NewSharedInformerFactory(c.client, 10*time.Minute)
+	volumes := factory.Core().V1().PersistentVolumes()
+	c.volumes = volumes.Lister()
+	factory.Start(ctx.Done())
 	announced := false
 	for {
 		if !announced {
 			announced = c.announce(ctx) == nil
 		}
-		c.clean(ctx)
+		if volumes.Informer().HasSynced() {
+			c.clean(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -70,12 +81,11 @@ func (c *Cleaner) announce(ctx context.Context) error {
 
 // clean removes released local volumes of this node.
 func (c *Cleaner) clean(ctx context.Context) {
-	pvs, err := c.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	pvs, err := c.volumes.List(labels.Everything())
 	if err != nil {
 		return
 	}
-	for i := range pvs.Items {
-		pv := &pvs.Items[i]
+	for _, pv := range pvs {
 		if !c.mine(pv) || pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
 			continue
 		}
