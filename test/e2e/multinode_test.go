@@ -81,6 +81,10 @@ func TestMultiNode(t *testing.T) {
 			assertFailed(t, code, out, c.want)
 			assertAbsent(t, dir)
 		}
+		// The server logs each refusal with where it came from.
+		if log := srv.stderr.String(); !strings.Contains(log, `msg="join refused"`) || !strings.Contains(log, "source="+ml.ips["agent2"]+":") {
+			t.Errorf("no refusal with agent2's address (%s) in the server's log", ml.ips["agent2"])
+		}
 		dir := filepath.Join(shortTempDir(t), "server")
 		code, out := runKiteIn(t, on("agent2"), "server", "--data-dir", dir, "--token", agentToken, "--write-kubeconfig", filepath.Join(dir+"-kc", "k.yaml"))
 		assertFailed(t, code, out, "agent token")
