@@ -29,6 +29,7 @@ import (
 	"github.com/kite-project/kite/agent/kubeproxy"
 	"github.com/kite-project/kite/agent/loadbalancer"
 	"github.com/kite-project/kite/agent/localstorage"
+	"github.com/kite-project/kite/agent/resolvconf"
 	"github.com/kite-project/kite/agent/tunnel"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
@@ -184,6 +185,10 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 		SystemdCgroup:       host.CgroupDriver() == "systemd",
 		RestrictOOMScoreAdj: !host.CanLowerOOMScoreAdj,
 	}
+	resolv, err := resolvconf.Choose(o.Agent.ResolvConf, resolvconf.Candidates, l.EtcDir())
+	if err != nil {
+		return nil, err
+	}
 	node := flags.Node{
 		Agent:          o.Agent,
 		NodeIP:         nodeIP.String(),
@@ -196,6 +201,7 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 		ServingCert:    join.Cert(tlsDir, join.KubeletServingName),
 		ServingKey:     join.Key(tlsDir, join.KubeletServingName),
 		ContainerdSock: ctrd.Socket(),
+		ResolvConf:     resolv,
 	}
 	kubeletConfig, err := flags.KubeletConfig(l, node)
 	if err != nil {
@@ -230,7 +236,7 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 			Log:         o.Log,
 		},
 		&containerd.Containerd{Config: ctrd, Exe: exe},
-		&images.Importer{Socket: ctrd.Socket(), Tarballs: []string{programs.PauseImage()}, Dir: l.ImagesDir(), Log: o.Log},
+		&images.Importer{Socket: ctrd.Socket(), Tarballs: programs.Images(), Dir: l.ImagesDir(), Log: o.Log},
 	}
 	if cluster.FlannelBackend != flannel.None {
 		comps = append(comps, &flannel.Flannel{
@@ -242,9 +248,11 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 		o.Log.Info("flannel is off (--flannel-backend none): the node is Ready once your CNI plugin writes its configuration", "dir", l.CNIConfDir())
 	}
 	proxyArgs := flags.KubeProxyArgs(l, node)
+	proxy := &kubeproxy.KubeProxy{Args: proxyArgs, HealthzAddr: flags.FlagValue(proxyArgs, "healthz-bind-address")}
 	comps = append(comps,
+		proxy,
 		&kubelet.Kubelet{ConfigFile: l.KubeletConfig(), Args: kubeletArgs, Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, Log: o.Log},
-		&kubeproxy.KubeProxy{Args: proxyArgs, HealthzAddr: flags.FlagValue(proxyArgs, "healthz-bind-address")},
+		proxy.Synced(),
 		&localstorage.Cleaner{Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, Dir: config.StorageDir(o.DataDir), Log: o.Log},
 		&serverList{Kubeconfig: l.KubeletKubeconfig(), LB: lb, Pinned: serverHost, Log: o.Log},
 	)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/joinapi"
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
@@ -36,10 +38,11 @@ import (
 	"github.com/kite-project/kite/server/apiserver"
 	"github.com/kite-project/kite/server/controllermanager"
 	"github.com/kite-project/kite/server/flags"
-	"github.com/kite-project/kite/server/health"
 	"github.com/kite-project/kite/server/join"
 	"github.com/kite-project/kite/server/localstorage"
 	"github.com/kite-project/kite/server/manifests"
+	"github.com/kite-project/kite/server/metricsserver"
+	"github.com/kite-project/kite/server/nodehosts"
 	"github.com/kite-project/kite/server/pki"
 	"github.com/kite-project/kite/server/scheduler"
 	"github.com/kite-project/kite/server/servicelb"
@@ -140,17 +143,33 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return fmt.Errorf("add-on manifests: %w", err)
 	}
 
+	// metrics-server, in this process, serves on loopback; the API server
+	// sends the metrics API's requests there.
+	metrics := &metricsserver.Server{
+		Kubeconfig:  filepath.Join(cfg.CredDir(), "admin.kubeconfig"),
+		CertDir:     filepath.Join(cfg.TLSDir(), "metrics-server"),
+		KubeletDial: tun.Dial,
+		Log:         log,
+	}
+	resolveService := func(namespace, name string) *url.URL {
+		if namespace == metricsserver.ServiceNamespace && name == metricsserver.ServiceName && !cfg.Disabled("metrics-server") {
+			return metrics.Endpoint()
+		}
+		return nil
+	}
+
 	datastore := kine.New(cfg.ServerDir())
 	in.EtcdEndpoint = datastore.Endpoint()
 	components := []component.Component{
 		datastore,
 		&apiserver.APIServer{
-			Args:        flags.APIServer(&cfg, in),
-			Listener:    listener,
-			ReadyURL:    cfg.APIServerURL() + "/readyz",
-			ReadyClient: readyClient,
-			Wrap:        joinHandler.Wrap,
-			KubeletDial: tun.Dial,
+			Args:           flags.APIServer(&cfg, in),
+			Listener:       listener,
+			ReadyURL:       cfg.APIServerURL() + "/readyz",
+			ReadyClient:    readyClient,
+			Wrap:           joinHandler.Wrap,
+			KubeletDial:    tun.Dial,
+			ResolveService: resolveService,
 		},
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
@@ -160,6 +179,12 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	if !cfg.Disabled("local-storage") {
 		components = append(components, &localstorage.Controller{Client: admin, Informers: shared, Log: log})
+	}
+	if !cfg.Disabled("coredns") {
+		components = append(components, &nodehosts.Controller{Client: admin, Informers: shared, Log: log})
+	}
+	if !cfg.Disabled("metrics-server") {
+		components = append(components, metrics)
 	}
 	if !cfg.DisableAgent {
 		// The server's own node joins like any other: over loopback, with

@@ -1,5 +1,5 @@
 // Package bundle ships the node's helper programs inside kite: runc, the
-// CNI plugins and crictl, plus the pause image; next to them, containerd's
+// CNI plugins and crictl, plus the system images (pause, CoreDNS); next to them, containerd's
 // runc shim is a link to kite itself.
 // scripts/build builds them from the modules pinned in go.mod and puts them
 // in assets/; the agent unpacks them once to <data-dir>/data/<hash>/bin,
@@ -28,20 +28,29 @@ var Programs = []string{"runc", "bridge", "host-local", "loopback", "portmap", "
 // the bin dir it is a symbolic link to the kite executable.
 const Shim = "containerd-shim-runc-v2"
 
-// PauseImage is the file name of the pause image tarball in the bin dir's
-// parent, and PauseImageName the image it holds.
-const (
-	PauseImage     = "pause.tar"
-	PauseImageName = "kite.local/pause:1"
-)
+// Images are the image tarballs every node imports, unpacked beside the
+// bin dir: the pause image (PauseImageName) and CoreDNS, which the coredns
+// add-on may schedule on any node.
+var Images = []string{"pause.tar", "coredns.tar"}
+
+// PauseImageName is the pod sandbox image, in pause.tar.
+const PauseImageName = "kite.local/pause:1"
 
 // Dir is an unpacked bundle.
 type Dir struct {
 	Root string // <data-dir>/data/<hash>
 }
 
-func (d Dir) Bin() string        { return filepath.Join(d.Root, "bin") }
-func (d Dir) PauseImage() string { return filepath.Join(d.Root, PauseImage) }
+func (d Dir) Bin() string { return filepath.Join(d.Root, "bin") }
+
+// Images returns the paths of the unpacked image tarballs.
+func (d Dir) Images() []string {
+	var paths []string
+	for _, name := range Images {
+		paths = append(paths, filepath.Join(d.Root, name))
+	}
+	return paths
+}
 
 // Unpack makes sure this build's programs are in <dataDir>/data/<hash>,
 // with the shim link pointing at kite (self, an absolute path). A program
@@ -123,8 +132,10 @@ func unpackAll(root string) error {
 			return err
 		}
 	}
-	if err := copyAsset("assets/"+PauseImage, filepath.Join(tmp, PauseImage)); err != nil {
-		return err
+	for _, name := range Images {
+		if err := copyAsset("assets/"+name, filepath.Join(tmp, name)); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
 		return err
@@ -144,8 +155,10 @@ func check() error {
 			missing = append(missing, p)
 		}
 	}
-	if _, err := fs.Stat(assets, "assets/"+PauseImage); err != nil {
-		missing = append(missing, PauseImage)
+	for _, name := range Images {
+		if _, err := fs.Stat(assets, "assets/"+name); err != nil {
+			missing = append(missing, name)
+		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("this kite binary was built without its node programs (%s); build it with scripts/build", strings.Join(missing, ", "))

@@ -25,6 +25,7 @@ func (l Layout) KubeletKubeconfig() string { return filepath.Join(l.Dir, "etc", 
 func (l Layout) KubeProxyKubeconfig() string {
 	return filepath.Join(l.Dir, "etc", "kube-proxy.kubeconfig")
 }
+func (l Layout) EtcDir() string        { return filepath.Join(l.Dir, "etc") }
 func (l Layout) CNIConfDir() string    { return filepath.Join(l.Dir, "etc", "cni", "net.d") }
 func (l Layout) IPAMDir() string       { return filepath.Join(l.Dir, "cni", "ipam") }
 func (l Layout) FlannelDir() string    { return filepath.Join(l.Dir, "etc", "flannel") }
@@ -46,6 +47,7 @@ type Node struct {
 	ServingCert    string
 	ServingKey     string
 	ContainerdSock string
+	ResolvConf     string
 }
 
 // KubeletConfig returns the KubeletConfiguration file.
@@ -80,6 +82,7 @@ healthzBindAddress: 127.0.0.1
 clusterDNS:
 - {{q .N.ClusterDNS}}
 clusterDomain: {{q .N.ClusterDomain}}
+resolvConf: {{q .N.ResolvConf}}
 containerRuntimeEndpoint: {{q (print "unix://" .N.ContainerdSock)}}
 cgroupDriver: {{.N.CgroupDriver}}
 {{- if .FailCgroupV1}}

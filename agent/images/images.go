@@ -1,5 +1,5 @@
 // Package images loads container images into the node's containerd without
-// a registry: the pause image that kite ships, and every *.tar in
+// a registry: the system images kite ships (pause, CoreDNS), and every *.tar in
 // <data-dir>/agent/images (the airgap folder). A tarball already imported,
 // unchanged since, is skipped on the next start.
 package images
@@ -66,7 +66,7 @@ func (im *Importer) Ready(ctx context.Context) error {
 
 // importAll imports what changed. A tarball that fails is reported and
 // skipped: the node works on without it. Only the shipped tarballs (the
-// pause image) are required.
+// system images) are required.
 func (im *Importer) importAll(ctx context.Context) error {
 	cl, err := client.New(im.Socket, client.WithDefaultNamespace(Namespace))
 	if err != nil {

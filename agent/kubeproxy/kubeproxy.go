@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/kubernetes/cmd/kube-proxy/app"
 
-	"github.com/kite-project/kite/server/health"
+	"github.com/kite-project/kite/pkg/component"
+	"github.com/kite-project/kite/pkg/health"
 )
 
 // KubeProxy is the kube-proxy component.
@@ -53,6 +54,22 @@ func (k *KubeProxy) Run(ctx context.Context) error {
 	}
 }
 
-func (k *KubeProxy) Ready(ctx context.Context) error {
-	return health.WaitOK(ctx, health.Client(nil), "http://"+k.HealthzAddr+"/livez")
+// Ready returns at once: kube-proxy starts before the kubelet, so that its
+// rules for Service IPs are in place before the first pod runs (a pod's
+// connection to the API server's Service IP made before them is never
+// translated, and hangs until its TCP timeout), but it cannot sync until
+// the kubelet has registered the node. Synced waits for that first sync.
+func (k *KubeProxy) Ready(context.Context) error { return nil }
+
+// Synced returns the component, placed after the kubelet, whose readiness
+// is kube-proxy's first sync.
+func (k *KubeProxy) Synced() component.Component { return synced{k} }
+
+type synced struct{ k *KubeProxy }
+
+func (s synced) Name() string                  { return "kube-proxy first sync" }
+func (s synced) Prepare(context.Context) error { return nil }
+func (s synced) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (s synced) Ready(ctx context.Context) error {
+	return health.WaitOK(ctx, health.Client(nil), "http://"+s.k.HealthzAddr+"/livez")
 }

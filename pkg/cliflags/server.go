@@ -46,6 +46,7 @@ func Agent(a *config.Agent) []cli.Flag {
 		&cli.StringSliceFlag{Name: "kubelet-arg", Usage: "extra kubelet flag, as name=value (repeatable)", Action: into(&a.KubeletArgs)},
 		&cli.StringSliceFlag{Name: "kube-proxy-arg", Usage: "extra kube-proxy flag, as name=value (repeatable; proxy-mode=nftables selects nftables)", Action: into(&a.KubeProxyArgs)},
 		&cli.StringFlag{Name: "flannel-iface", Usage: "interface flannel sends pod traffic over (default: the one with the node's IP)", Destination: &a.FlannelIface},
+		&cli.StringFlag{Name: "resolv-conf", Usage: "resolv.conf for pods with dnsPolicy Default, CoreDNS's upstream resolvers (default: /etc/resolv.conf unless its nameservers are all loopback)", Destination: &a.ResolvConf, EnvVars: []string{"KITE_RESOLV_CONF"}},
 		&cli.BoolFlag{Name: "with-node-id", Usage: "append a stable random suffix to the node name, so hosts with one name can all join", Destination: &a.WithNodeID},
 	}
 }

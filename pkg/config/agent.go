@@ -26,6 +26,10 @@ type Agent struct {
 	// FlannelIface is the interface flannel carries pod traffic over
 	// (default: the one with the node's IP).
 	FlannelIface string
+	// ResolvConf is the resolv.conf the kubelet gives pods with dnsPolicy
+	// Default, CoreDNS among them (default: the host's, unless it names
+	// only loopback resolvers).
+	ResolvConf string
 	// WithNodeID appends a stable random suffix to the node name.
 	WithNodeID bool
 }
@@ -61,6 +65,13 @@ func (a *Agent) Validate() error {
 		k, _, _ := strings.Cut(kv, "=")
 		if !ok || k == "" || !taintEffects[effect] {
 			add("--node-taint %q: write it as key=value:Effect or key:Effect, Effect one of NoSchedule, PreferNoSchedule, NoExecute", t)
+		}
+	}
+	if a.ResolvConf != "" {
+		if data, err := os.ReadFile(a.ResolvConf); err != nil {
+			add("--resolv-conf: %v; give a resolv.conf file with at least one nameserver line", err)
+		} else if !strings.Contains(string(data), "nameserver") {
+			add("--resolv-conf %s has no nameserver line; pods would resolve no name outside the cluster", a.ResolvConf)
 		}
 	}
 	for flag, list := range map[string][]string{"--kubelet-arg": a.KubeletArgs, "--kube-proxy-arg": a.KubeProxyArgs} {

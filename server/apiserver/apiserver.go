@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -15,10 +16,11 @@ import (
 	"k8s.io/apiserver/pkg/server/egressselector"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
-	"github.com/kite-project/kite/server/health"
+	"github.com/kite-project/kite/pkg/health"
 )
 
 // APIServer is the kube-apiserver component.
@@ -34,6 +36,10 @@ type APIServer struct {
 	// KubeletDial, if set, dials kubelets (logs, exec, port-forward, node
 	// proxy): kite sends these through the node's tunnel.
 	KubeletDial utilnet.DialFunc
+	// ResolveService, if set, is asked first where the aggregator sends an
+	// APIService's requests (nil: the Service's cluster IP, as upstream):
+	// kite's in-process metrics-server answers on loopback.
+	ResolveService func(namespace, name string) *url.URL
 
 	completed options.CompletedOptions
 }
@@ -69,8 +75,8 @@ func (a *APIServer) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// Run is upstream's app.Run with kite's two changes to the configuration:
-// the handler in front, and the kubelet dialer.
+// Run is upstream's app.Run with kite's changes to the configuration: the
+// handler in front, the kubelet dialer, and the Services kite serves itself.
 func (a *APIServer) Run(ctx context.Context) error {
 	opts := a.completed
 	if opts.InformerName == nil {
@@ -104,6 +110,9 @@ func (a *APIServer) Run(ctx context.Context) error {
 			t.DialContext = a.KubeletDial
 		}
 	}
+	if a.ResolveService != nil {
+		config.Aggregator.ExtraConfig.ServiceResolver = serviceResolver{own: a.ResolveService, next: config.Aggregator.ExtraConfig.ServiceResolver}
+	}
 	completed, err := config.Complete()
 	if err != nil {
 		return err
@@ -126,4 +135,17 @@ func (a *APIServer) StopTimeout() time.Duration { return 5 * time.Second }
 
 func (a *APIServer) Ready(ctx context.Context) error {
 	return health.WaitOK(ctx, a.ReadyClient, a.ReadyURL)
+}
+
+// serviceResolver asks kite first, then upstream's resolver.
+type serviceResolver struct {
+	own  func(namespace, name string) *url.URL
+	next aggregatorapiserver.ServiceResolver
+}
+
+func (r serviceResolver) ResolveEndpoint(namespace, name string, port int32) (*url.URL, error) {
+	if u := r.own(namespace, name); u != nil {
+		return u, nil
+	}
+	return r.next.ResolveEndpoint(namespace, name, port)
 }

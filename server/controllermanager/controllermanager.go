@@ -11,7 +11,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 
-	"github.com/kite-project/kite/server/health"
+	"github.com/kite-project/kite/pkg/health"
 )
 
 // ControllerManager is the kube-controller-manager component.

@@ -9,7 +9,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 
-	"github.com/kite-project/kite/server/health"
+	"github.com/kite-project/kite/pkg/health"
 )
 
 // Scheduler is the kube-scheduler component.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,11 @@ var (
 	busyboxTar string // kite.local/busybox:1.35, from scripts/images
 	repoRoot   string
 	theLab     *lab
+	// labResolvConf is every test node's --resolv-conf: CoreDNS forwards
+	// names outside the cluster to the lab router's address, where nothing
+	// answers unless a test serves DNS there; never to the host's
+	// resolvers, off the machine.
+	labResolvConf string
 )
 
 func TestMain(m *testing.M) {
@@ -63,6 +69,17 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer theLab.close()
+	dir, err := os.MkdirTemp("", "kite-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	labResolvConf = filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(labResolvConf, []byte("nameserver "+labRouterIP+"\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
 }
 
@@ -109,6 +126,9 @@ func startServer(t *testing.T, dataDir, kubeconfig string, extra ...string) *ser
 // startKite starts kite with args through command and returns at once.
 func startKite(t *testing.T, command func(string, ...string) *exec.Cmd, readyLine, dataDir, kubeconfig string, args ...string) *server {
 	t.Helper()
+	if (args[0] == "server" || args[0] == "agent") && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--resolv-conf") }) {
+		args = append(args, "--resolv-conf", labResolvConf)
+	}
 	s := &server{t: t, dataDir: dataDir, kubeconfig: kubeconfig, stderr: &syncBuffer{}, exited: make(chan struct{}), readyLine: readyLine, command: command}
 	s.cmd = command(kiteBin, args...)
 	s.cmd.Stderr = s.stderr

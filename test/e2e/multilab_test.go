@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -88,34 +89,41 @@ func (l *multiLab) listenOnRouter(port int) (net.Listener, error) {
 // listenIn opens a TCP listener inside the network namespace at nsPath:
 // a socket stays in the namespace it was made in.
 func listenIn(nsPath, addr string) (net.Listener, error) {
+	return inNetns(nsPath, func() (net.Listener, error) { return net.Listen("tcp", addr) })
+}
+
+// inNetns runs open (which makes a socket) inside the network namespace at
+// nsPath, and returns what it made.
+func inNetns[T io.Closer](nsPath string, open func() (T, error)) (T, error) {
+	var none T
 	runtime.LockOSThread()
 	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 	if err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return none, err
 	}
 	defer self.Close()
 	target, err := os.Open(nsPath)
 	if err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return none, err
 	}
 	defer target.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return none, err
 	}
-	ln, lerr := net.Listen("tcp", addr)
+	made, openErr := open()
 	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
 		// This thread is stuck in the other namespace: leave it locked,
 		// so the runtime ends it with this goroutine.
-		if ln != nil {
-			ln.Close()
+		if openErr == nil {
+			made.Close()
 		}
-		return nil, fmt.Errorf("cannot return to the test's namespace: %w", err)
+		return none, fmt.Errorf("cannot return to the test's namespace: %w", err)
 	}
 	runtime.UnlockOSThread()
-	return ln, lerr
+	return made, openErr
 }
 
 // removeCgroupRoot removes a kubelet's cgroup root from every hierarchy,
