@@ -153,7 +153,7 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 	if err != nil {
 		return nil, err
 	}
-	programs, restored, err := bundle.Unpack(o.DataDir, exe)
+	programs, restored, err := bundle.Unpack(o.DataDir)
 	if err != nil {
 		return nil, err
 	}

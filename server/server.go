@@ -38,6 +38,7 @@ import (
 	"github.com/kite-project/kite/server/apiserver"
 	"github.com/kite-project/kite/server/controllermanager"
 	"github.com/kite-project/kite/server/flags"
+	"github.com/kite-project/kite/server/helmcontroller"
 	"github.com/kite-project/kite/server/join"
 	"github.com/kite-project/kite/server/localstorage"
 	"github.com/kite-project/kite/server/manifests"
@@ -174,6 +175,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
 		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
+		// Before the manifests: HelmChart files apply once its kinds exist.
+		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: filepath.Join(cfg.CredDir(), "admin.kubeconfig"),
+			ManifestsDir: cfg.ManifestsDir(), Log: log, Remove: cfg.Disabled("helm-controller")},
 		&manifests.Deployer{Dir: cfg.ManifestsDir(), Config: adminConfig, Log: log},
 		&servicelb.Controller{Client: admin, Informers: shared, Log: log, Remove: cfg.Disabled("servicelb")},
 	}

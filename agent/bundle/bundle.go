@@ -1,6 +1,10 @@
-// Package bundle ships the node's helper programs inside kite: runc, the
-// CNI plugins and crictl, plus the system images (pause, CoreDNS); next to them, containerd's
-// runc shim is a link to kite itself.
+// Package bundle ships the node's helper programs inside kite: runc,
+// containerd's runc shim, the CNI plugins and crictl, plus the system
+// images (pause, CoreDNS).
+//
+// The shim is containerd's own small program, not kite: one runs per pod,
+// and a kite process would pay the start-up memory of the whole binary in
+// each (about 30 MB a pod more).
 // scripts/build builds them from the modules pinned in go.mod and puts them
 // in assets/; the agent unpacks them once to <data-dir>/data/<hash>/bin,
 // where <hash> names exactly this build's contents, so an upgrade of kite
@@ -22,11 +26,7 @@ import (
 var assets embed.FS
 
 // Programs every node needs in its bin dir, shipped inside kite.
-var Programs = []string{"runc", "bridge", "host-local", "loopback", "portmap", "crictl"}
-
-// Shim is the name containerd runs and looks up for the runc runtime; in
-// the bin dir it is a symbolic link to the kite executable.
-const Shim = "containerd-shim-runc-v2"
+var Programs = []string{"runc", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap", "crictl"}
 
 // Images are the image tarballs every node imports, unpacked beside the
 // bin dir: the pause image (PauseImageName) and CoreDNS, which the coredns
@@ -52,36 +52,11 @@ func (d Dir) Images() []string {
 	return paths
 }
 
-// Unpack makes sure this build's programs are in <dataDir>/data/<hash>,
-// with the shim link pointing at kite (self, an absolute path). A program
-// found missing or not executable in an unpacked bundle (deleted by hand,
-// say) is put back; its path is returned in restored.
-func Unpack(dataDir, self string) (d Dir, restored []string, err error) {
-	d, restored, err = unpack(dataDir)
-	if err != nil {
-		return d, restored, err
-	}
-	return d, restored, LinkShim(d.Bin(), self)
-}
-
-// LinkShim makes bin/containerd-shim-runc-v2 a symbolic link to self,
-// replacing whatever else is there: kite may have moved since the bundle
-// was unpacked.
-func LinkShim(bin, self string) error {
-	link := filepath.Join(bin, Shim)
-	if target, err := os.Readlink(link); err == nil && target == self {
-		return nil
-	}
-	tmp := link + ".tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(self, tmp); err != nil {
-		return fmt.Errorf("link the runc shim to kite: %w", err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("link the runc shim to kite: %w", err)
-	}
-	return nil
+// Unpack makes sure this build's programs are in <dataDir>/data/<hash>. A
+// program found missing or not executable in an unpacked bundle (deleted
+// by hand, say) is put back; its path is returned in restored.
+func Unpack(dataDir string) (d Dir, restored []string, err error) {
+	return unpack(dataDir)
 }
 
 func unpack(dataDir string) (d Dir, restored []string, err error) {

@@ -1,6 +1,5 @@
 // Command kite is a whole Kubernetes cluster in one binary. It is also
-// kubectl, ctr, crictl and containerd's runc shim when run through a link
-// of that name.
+// kubectl, ctr and crictl when run through a link of that name.
 package main
 
 import (
@@ -15,9 +14,6 @@ import (
 func main() {
 	memtrim.SetGCDefault()
 	name := filepath.Base(os.Args[0])
-	if isShim(name) {
-		runShim()
-	}
 	switch name {
 	case "kubectl":
 		os.Exit(runKubectl(os.Args[1:]))

@@ -90,11 +90,7 @@ func setDefaultEnv(key, value string) {
 
 // execCrictl replaces kite with the crictl that kite ships.
 func execCrictl(args []string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	d, _, err := bundle.Unpack(dataDir(), self)
+	d, _, err := bundle.Unpack(dataDir())
 	if err != nil {
 		return err
 	}
