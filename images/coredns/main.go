@@ -5,7 +5,11 @@
 package main
 
 import (
+	"time"
+
 	"github.com/coredns/coredns/coremain"
+
+	"github.com/kite-project/kite/pkg/memtrim"
 
 	// The plugins of the Corefile in server/addons/templates/coredns.yaml,
 	// and those a user's coredns-custom entries are most likely to use.
@@ -24,5 +28,11 @@ import (
 )
 
 func main() {
+	// As in kite's own processes: a frugal garbage collector, and, once
+	// start-up is over, the pages of the binary only start-up touched
+	// given back (measured: ~35 of CoreDNS's 42 MB were its binary's
+	// pages, mapped by the fault-around of its package inits).
+	memtrim.SetGCDefault()
+	time.AfterFunc(15*time.Second, func() { memtrim.AfterStartup() })
 	coremain.Run()
 }
