@@ -14,6 +14,7 @@ import (
 	"github.com/kite-project/kite/pkg/cliflags"
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/memtrim"
+	"github.com/kite-project/kite/pkg/sdnotify"
 	"github.com/kite-project/kite/pkg/version"
 	"github.com/kite-project/kite/server"
 )
@@ -36,6 +37,7 @@ func newApp() *cli.App {
 			serverCommand(),
 			agentCommand(),
 			tokenCommand(),
+			checkConfigCommand(),
 			{
 				Name:            "kubectl",
 				Usage:           "run kubectl against this cluster (uses " + config.DefaultKubeconfig + " unless KUBECONFIG is set)",
@@ -122,6 +124,7 @@ func agentCommand() *cli.Command {
 				LBPort:  a.LBServerPort,
 				Log:     log,
 				OnReady: func() {
+					sdnotify.NotifyReady(log)
 					go func() {
 						if err := memtrim.AfterStartup(); err != nil {
 							log.Warn("could not release start-up memory", "err", err)

@@ -9,10 +9,12 @@ import (
 
 	_ "github.com/kite-project/kite/pkg/englishonly" // before kubectl's packages: see its doc
 	"github.com/kite-project/kite/pkg/memtrim"
+	"github.com/kite-project/kite/pkg/sdnotify"
 )
 
 func main() {
 	memtrim.SetGCDefault()
+	sdnotify.Claim()
 	name := filepath.Base(os.Args[0])
 	switch name {
 	case "kubectl":
@@ -20,7 +22,12 @@ func main() {
 	case "ctr", "crictl":
 		os.Args = append([]string{"kite", filepath.Base(os.Args[0])}, os.Args[1:]...)
 	}
-	if err := newApp().Run(os.Args); err != nil {
+	args, err := withConfigFile(os.Args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kite: error: %v\n", err)
+		os.Exit(1)
+	}
+	if err := newApp().Run(args); err != nil {
 		fmt.Fprintf(os.Stderr, "kite: error: %v\n", err)
 		os.Exit(1)
 	}

@@ -9,11 +9,20 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/configfile"
 )
+
+// Config is the --config flag of `kite server` and `kite agent`. Its value
+// is read before the flags are parsed (cmd/kite, package configfile).
+func Config() cli.Flag {
+	return &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file: flags by long name, key: value (then FILE.d/*.yaml in name order)",
+		Value: configfile.DefaultPath, EnvVars: []string{"KITE_CONFIG_FILE"}}
+}
 
 // Server returns the flags of `kite server`, bound to cfg.
 func Server(cfg *config.Server) []cli.Flag {
 	return append([]cli.Flag{
+		Config(),
 		&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Usage: "folder for all state of the server", Value: cfg.DataDir, Destination: &cfg.DataDir, EnvVars: []string{"KITE_DATA_DIR"}},
 		&cli.StringFlag{Name: "bind-address", Usage: "address the API server listens on", Value: cfg.BindAddress, Destination: &cfg.BindAddress},
 		&cli.IntFlag{Name: "https-listen-port", Usage: "port the API server listens on", Value: cfg.HTTPSPort, Destination: &cfg.HTTPSPort},
@@ -62,6 +71,7 @@ func into(dst *[]string) func(*cli.Context, []string) error {
 // AgentCommand returns the flags of `kite agent`, bound to a.
 func AgentCommand(a *config.AgentCommand) []cli.Flag {
 	return append([]cli.Flag{
+		Config(),
 		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "URL of the server to join, https://HOST:6443", Destination: &a.Server, EnvVars: []string{"KITE_URL"}},
 		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "join token: the server's <data-dir>/server/token, its agent-token, or one from 'kite token create'", Destination: &a.Token, EnvVars: []string{"KITE_TOKEN"}},
 		&cli.StringFlag{Name: "token-file", Usage: "file holding the join token", Destination: &a.TokenFile, EnvVars: []string{"KITE_TOKEN_FILE"}},

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -154,8 +155,10 @@ func TestNode(t *testing.T) {
 		srv.mustKubectl(t, "-n", "e2e", "delete", "pod", "hog", "--wait")
 	})
 
-	// A restart of kite adopts the running pods: no container is replaced.
+	// A restart of kite adopts the running pods: no container is replaced,
+	// and each keeps its shim process.
 	before := containers(t, srv)
+	shimsBefore := shimProcesses(t, dataDir)
 	if code := srv.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}
@@ -198,6 +201,9 @@ func TestNode(t *testing.T) {
 	time.Sleep(15 * time.Second)
 	if after := containers(t, srv); after != before {
 		t.Fatalf("containers changed across the restart:\nbefore %s\nafter  %s", before, after)
+	}
+	if after := shimProcesses(t, dataDir); !maps.Equal(after, shimsBefore) {
+		t.Fatalf("shims changed across the restart:\nbefore %v\nafter  %v", shimsBefore, after)
 	}
 
 	t.Run("deleting pods frees their addresses and links", func(t *testing.T) {

@@ -346,3 +346,24 @@ func TestKubectlCatalogueOnlyForKubectl(t *testing.T) {
 		t.Errorf("kite kubectl: kubectl's options package allocated %d bytes in init; translations not loaded", n)
 	}
 }
+
+// TestCheckConfig: on this machine (cgroup v1, no CAP_SYS_RESOURCE, the
+// kernel features built in) check-config passes with warnings that say
+// what they change.
+func TestCheckConfig(t *testing.T) {
+	code, out := runKite(t, "check-config", "--data-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("exit %d on a host that runs kite:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"pass  overlay file system",
+		"pass  vxlan",
+		"pass  iptables command",
+		"warn  capability CAP_SYS_RESOURCE: missing: kite cannot raise limits or lower OOM scores",
+		"warn  cgroups (cpu, memory, pids): v1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
