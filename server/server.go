@@ -33,6 +33,7 @@ import (
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
 	"github.com/kite-project/kite/pkg/memtrim"
+	"github.com/kite-project/kite/pkg/sdnotify"
 	"github.com/kite-project/kite/pkg/token"
 	"github.com/kite-project/kite/server/addons"
 	"github.com/kite-project/kite/server/apiserver"
@@ -209,6 +210,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		OnReady: func() {
 			log.Info("kite server is ready", "took", time.Since(started).Round(time.Millisecond),
 				"kubeconfig", cfg.WriteKubeconfig, "try", "kite kubectl get nodes")
+			sdnotify.NotifyReady(log)
 			// Start-up is over: give back what only it needed. In the
 			// background: right after an install this first writes the
 			// binary out, seconds on an SD card.
