@@ -18,6 +18,7 @@ import (
 	_ "github.com/rancher/remotedialer"
 
 	// Built by scripts/build from these modules and embedded in kite.
+	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
 	_ "github.com/containernetworking/plugins/plugins/ipam/host-local"
 	_ "github.com/containernetworking/plugins/plugins/main/bridge"
 	_ "github.com/containernetworking/plugins/plugins/main/loopback"
@@ -25,37 +26,9 @@ import (
 	_ "github.com/opencontainers/runc"
 	_ "sigs.k8s.io/cri-tools/cmd/crictl"
 
-	// Add-ons (issue 9): CoreDNS, built by scripts/build into an image
-	// from these plugins only (its own main links every plugin, with
-	// cloud SDKs); metrics-server and Helm's SDK, run in the kite server;
-	// Helm's CLI, built by the tests.
-	_ "github.com/coredns/coredns/core/dnsserver"
-	_ "github.com/coredns/coredns/coremain"
-	_ "github.com/coredns/coredns/plugin/cache"
-	_ "github.com/coredns/coredns/plugin/errors"
-	_ "github.com/coredns/coredns/plugin/forward"
-	_ "github.com/coredns/coredns/plugin/health"
-	_ "github.com/coredns/coredns/plugin/hosts"
-	_ "github.com/coredns/coredns/plugin/kubernetes"
-	_ "github.com/coredns/coredns/plugin/loadbalance"
-	_ "github.com/coredns/coredns/plugin/log"
-	_ "github.com/coredns/coredns/plugin/loop"
-	_ "github.com/coredns/coredns/plugin/metrics"
-	_ "github.com/coredns/coredns/plugin/ready"
-	_ "github.com/coredns/coredns/plugin/reload"
+	// Helm's CLI: built by the tests (TestHelmChart) to check what the
+	// helm controller installed.
 	_ "helm.sh/helm/v3/cmd/helm"
-	_ "helm.sh/helm/v3/pkg/action"
-	_ "helm.sh/helm/v3/pkg/chart/loader"
-	_ "helm.sh/helm/v3/pkg/chartutil"
-	_ "helm.sh/helm/v3/pkg/cli"
-	_ "helm.sh/helm/v3/pkg/storage/driver"
-	_ "helm.sh/helm/v3/pkg/strvals"
-	_ "sigs.k8s.io/metrics-server/cmd/metrics-server/app/options"
-	_ "sigs.k8s.io/metrics-server/pkg/server"
-
-	// Node density (issue 12): containerd's own runc shim as a small
-	// program of its own.
-	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
 
 	// Embedded etcd (HA datastore).
 	_ "go.etcd.io/etcd/server/v3/embed"
