@@ -19,6 +19,9 @@
 #   INSTALL_KITE_NAME          service name suffix: kite-NAME (default kite,
 #                              or kite-agent for an agent)
 #   INSTALL_KITE_SKIP_ENABLE=true, INSTALL_KITE_SKIP_START=true
+#   INSTALL_KITE_INIT          systemd or openrc (default: the one running)
+#   INSTALL_KITE_OPENRC_DIR    where the OpenRC script goes (default
+#                              /etc/init.d; its settings go to ../conf.d)
 #   KITE_URL, KITE_TOKEN, KITE_TOKEN_FILE, KITE_* …  written to the
 #                              service's environment file (mode 0600)
 #
@@ -70,7 +73,15 @@ setup() {
 	DATA_DIR=${DATA_DIR:-/var/lib/kite}
 	UNINSTALL=$BIN_DIR/$NAME-uninstall.sh
 	KILLALL=$BIN_DIR/kite-killall.sh
-	if [ -d /run/systemd/system ] || [ -n "${INSTALL_KITE_SYSTEMD_DIR:-}" ]; then
+	OPENRC_DIR=${INSTALL_KITE_OPENRC_DIR:-/etc/init.d}
+	case ${INSTALL_KITE_INIT:-} in
+	systemd | openrc) INIT=$INSTALL_KITE_INIT ;;
+	"") INIT= ;;
+	*) fatal "INSTALL_KITE_INIT must be systemd or openrc, not '$INSTALL_KITE_INIT'" ;;
+	esac
+	if [ -n "$INIT" ]; then
+		:
+	elif [ -d /run/systemd/system ] || [ -n "${INSTALL_KITE_SYSTEMD_DIR:-}" ]; then
 		INIT=systemd
 	elif command -v openrc-run >/dev/null 2>&1; then
 		INIT=openrc
@@ -158,13 +169,22 @@ install_binaries() {
 	done
 }
 
-# The service's environment: KITE_* variables of this shell, 0600 (tokens).
+# The service's environment: KITE_* variables of this shell, 0600 (they
+# hold tokens): KEY=value lines for systemd's EnvironmentFile, or export
+# lines in OpenRC's conf.d file, which openrc-run reads.
 write_env() {
-	ENV_FILE=$SYSTEMD_DIR/$NAME.service.env
-	[ "$INIT" = openrc ] && ENV_FILE=/etc/kite/$NAME.env
+	if [ "$INIT" = openrc ]; then
+		ENV_FILE=$(dirname "$OPENRC_DIR")/conf.d/$NAME
+	else
+		ENV_FILE=$SYSTEMD_DIR/$NAME.service.env
+	fi
 	mkdir -p "$(dirname "$ENV_FILE")"
 	umask 077
-	env | grep -E '^KITE_[A-Z_]+=' | grep -v '^KITE_CONFIG_FILE=$' >"$ENV_FILE.tmp" || true
+	if [ "$INIT" = openrc ]; then
+		env | grep -E '^KITE_[A-Z_]+=' | sed "s/'/'\\\\''/g; s/^\([^=]*\)=\(.*\)/export \1='\2'/" >"$ENV_FILE.tmp" || true
+	else
+		env | grep -E '^KITE_[A-Z_]+=' >"$ENV_FILE.tmp" || true
+	fi
 	chmod 600 "$ENV_FILE.tmp"
 	mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 	umask 022
@@ -203,7 +223,8 @@ EOF
 }
 
 write_openrc_script() {
-	UNIT=/etc/init.d/$NAME
+	mkdir -p "$OPENRC_DIR"
+	UNIT=$OPENRC_DIR/$NAME
 	cat >"$UNIT.tmp" <<EOF
 #!/sbin/openrc-run
 description="kite: a lightweight Kubernetes ($COMMAND)"
@@ -216,11 +237,6 @@ error_log="/var/log/$NAME.log"
 depend() {
 	need net
 	after firewall
-}
-start_pre() {
-	set -a
-	[ -f "$ENV_FILE" ] && . "$ENV_FILE"
-	set +a
 }
 EOF
 	chmod 755 "$UNIT.tmp"

@@ -163,7 +163,7 @@ func TestInstall(t *testing.T) {
 	}
 
 	// Uninstall: nothing of the install is left; the data dir stays.
-	if out, err := exec.Command(filepath.Join(binDir, "kite-uninstall.sh")).CombinedOutput(); err != nil {
+	if out, err := theLab.command(filepath.Join(binDir, "kite-uninstall.sh")).CombinedOutput(); err != nil { // its killall cleans the lab, where the node ran
 		t.Fatalf("uninstall: %v\n%s", err, out)
 	}
 	for _, dir := range []string{binDir, unitDir} {
@@ -173,5 +173,35 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "server")); err != nil {
 		t.Errorf("the data dir went with the uninstall: %v", err)
+	}
+
+	// Where OpenRC runs (Alpine): an OpenRC script that parses, its
+	// settings in conf.d (export lines, 0600), removed again by uninstall.
+	openrc := filepath.Join(root, "init.d")
+	code, out = install(srv.URL, "INSTALL_KITE_INIT=openrc", "INSTALL_KITE_OPENRC_DIR="+openrc, "KITE_NODE_NAME=it's-mine")
+	if code != 0 {
+		t.Fatalf("install for OpenRC: exit %d:\n%s", code, out)
+	}
+	script := filepath.Join(openrc, "kite")
+	for _, sh := range []string{"sh", "dash"} {
+		if out, err := exec.Command(sh, "-n", script).CombinedOutput(); err != nil {
+			t.Errorf("%s -n %s: %v\n%s", sh, script, err, out)
+		}
+	}
+	if data, _ := os.ReadFile(script); !strings.Contains(string(data), `command_args="server --data-dir`) {
+		t.Errorf("OpenRC script:\n%s", data)
+	}
+	confd := filepath.Join(root, "conf.d", "kite")
+	assertMode(t, confd, 0o600)
+	if out, err := exec.Command("dash", "-c", `. "$1" && echo "$KITE_NODE_NAME $KITE_TOKEN"`, "dash", confd).CombinedOutput(); err != nil || string(out) != "it's-mine installed-secret\n" {
+		t.Errorf("conf.d file read by sh: %q %v", out, err)
+	}
+	if out, err := theLab.command(filepath.Join(binDir, "kite-uninstall.sh")).CombinedOutput(); err != nil { // its killall cleans the lab, where the node ran
+		t.Fatalf("uninstall (OpenRC): %v\n%s", err, out)
+	}
+	for _, dir := range []string{binDir, openrc, filepath.Dir(confd)} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("left in %s after uninstall: %v", dir, entries)
+		}
 	}
 }
