@@ -18,12 +18,13 @@ func main() {
 	entrypoint := flag.String("entrypoint", "", "entrypoint, words separated by spaces")
 	cmd := flag.String("cmd", "", "default arguments, words separated by spaces")
 	out := flag.String("o", "", "output tarball")
+	arch := flag.String("arch", "", "the image's architecture, as GOARCH (default: this machine's)")
 	flag.Parse()
 	if *name == "" || *rootfs == "" || *out == "" {
 		fmt.Fprintln(os.Stderr, "mkimage: -name, -rootfs and -o are required")
 		os.Exit(2)
 	}
-	img := oci.Image{Name: *name, RootFS: *rootfs, Entrypoint: strings.Fields(*entrypoint), Cmd: strings.Fields(*cmd),
+	img := oci.Image{Name: *name, RootFS: *rootfs, Arch: *arch, Entrypoint: strings.Fields(*entrypoint), Cmd: strings.Fields(*cmd),
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}
 	f, err := os.Create(*out + ".tmp")
 	if err != nil {
