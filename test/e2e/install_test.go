@@ -77,6 +77,18 @@ func TestInstall(t *testing.T) {
 			t.Fatalf("bad checksum (%s): exit %d:\n%s", sh[0], code, out)
 		}
 	}
+	// An architecture kite is not built for (uname answering riscv64;
+	// dash: busybox's sh would run its own uname applet).
+	shell = []string{"dash"}
+	fakeBin := t.TempDir()
+	os.WriteFile(filepath.Join(fakeBin, "uname"), []byte("#!/bin/sh\n[ \"$1\" = -m ] && echo riscv64 || /bin/uname \"$@\"\n"), 0o755)
+	if code, out := install(srv.URL, "PATH="+fakeBin+":/usr/sbin:/usr/bin:/sbin:/bin"); code == 0 || !strings.Contains(out, "unsupported architecture riscv64") {
+		t.Fatalf("riscv64: exit %d:\n%s", code, out)
+	}
+	// An agent needs its server's address.
+	if code, out := install(srv.URL, "INSTALL_KITE_EXEC=agent"); code == 0 || !strings.Contains(out, "KITE_URL") {
+		t.Fatalf("agent without KITE_URL: exit %d:\n%s", code, out)
+	}
 	shell = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "dash"}
 	if code, out := install(srv.URL); code == 0 || !strings.Contains(out, "run as root") {
 		t.Fatalf("not root: exit %d:\n%s", code, out)
@@ -173,6 +185,27 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "server")); err != nil {
 		t.Errorf("the data dir went with the uninstall: %v", err)
+	}
+
+	// KITE_URL makes an agent: kite-agent, with its own uninstall script.
+	code, out = install(srv.URL, "INSTALL_KITE_EXEC=", "KITE_URL=https://198.18.0.1:6443")
+	if code != 0 {
+		t.Fatalf("install an agent: exit %d:\n%s", code, out)
+	}
+	agentUnit, _ := os.ReadFile(filepath.Join(unitDir, "kite-agent.service"))
+	if !strings.Contains(string(agentUnit), "ExecStart="+filepath.Join(binDir, "kite")+" agent") {
+		t.Errorf("agent unit:\n%s", agentUnit)
+	}
+	if env, _ := os.ReadFile(filepath.Join(unitDir, "kite-agent.service.env")); !strings.Contains(string(env), "KITE_URL=https://198.18.0.1:6443") {
+		t.Errorf("agent env file: %q", env)
+	}
+	if out, err := theLab.command(filepath.Join(binDir, "kite-agent-uninstall.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("uninstall the agent: %v\n%s", err, out)
+	}
+	for _, dir := range []string{binDir, unitDir} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("left in %s after the agent's uninstall: %v", dir, entries)
+		}
 	}
 
 	// Where OpenRC runs (Alpine): an OpenRC script that parses, its
