@@ -29,13 +29,13 @@ import (
 	"github.com/kite-project/kite/agent/kubeproxy"
 	"github.com/kite-project/kite/agent/loadbalancer"
 	"github.com/kite-project/kite/agent/localstorage"
-	"github.com/kite-project/kite/agent/resolvconf"
 	"github.com/kite-project/kite/agent/tunnel"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
 	"github.com/kite-project/kite/pkg/ports"
+	"github.com/kite-project/kite/pkg/resolvconf"
 	"github.com/kite-project/kite/pkg/token"
 )
 

@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	adminConfig, err := clientcmd.BuildConfigFromFlags("", filepath.Join(cfg.CredDir(), "admin.kubeconfig"))
+	adminConfig, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	// metrics-server, in this process, serves on loopback; the API server
 	// sends the metrics API's requests there.
 	metrics := &metricsserver.Server{
-		Kubeconfig:  filepath.Join(cfg.CredDir(), "admin.kubeconfig"),
+		Kubeconfig:  cfg.AdminKubeconfig(),
 		CertDir:     filepath.Join(cfg.TLSDir(), "metrics-server"),
 		KubeletDial: tun.Dial,
 		Log:         log,
@@ -177,7 +177,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
 		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
 		// Before the manifests: HelmChart files apply once its kinds exist.
-		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: filepath.Join(cfg.CredDir(), "admin.kubeconfig"),
+		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: cfg.AdminKubeconfig(),
 			ManifestsDir: cfg.ManifestsDir(), Log: log, Remove: cfg.Disabled("helm-controller")},
 		&manifests.Deployer{Dir: cfg.ManifestsDir(), Config: adminConfig, Log: log},
 		&servicelb.Controller{Client: admin, Informers: shared, Log: log, Remove: cfg.Disabled("servicelb")},
@@ -299,7 +299,7 @@ func writeKubeconfigs(cfg config.Server, p pki.PKI, in flags.Inputs) error {
 		in.ControllerManagerKubeconfig: pki.ControllerManager,
 		// kite server's own client (join endpoints, tunnel, set-up); the
 		// file given with --write-kubeconfig is the user's.
-		filepath.Join(cfg.CredDir(), "admin.kubeconfig"): pki.Admin,
+		cfg.AdminKubeconfig(): pki.Admin,
 	} {
 		kc, err := kubeconfig.FromFiles(url, p.Cert(pki.ServerCA), p.Cert(name), p.Key(name))
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kite-project/kite/pkg/resolvconf"
 	"github.com/kite-project/kite/pkg/token"
 )
 
@@ -68,10 +69,8 @@ func (a *Agent) Validate() error {
 		}
 	}
 	if a.ResolvConf != "" {
-		if data, err := os.ReadFile(a.ResolvConf); err != nil {
-			add("--resolv-conf: %v; give a resolv.conf file with at least one nameserver line", err)
-		} else if !strings.Contains(string(data), "nameserver") {
-			add("--resolv-conf %s has no nameserver line; pods would resolve no name outside the cluster", a.ResolvConf)
+		if err := resolvconf.Check(a.ResolvConf); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for flag, list := range map[string][]string{"--kubelet-arg": a.KubeletArgs, "--kube-proxy-arg": a.KubeProxyArgs} {

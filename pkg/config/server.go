@@ -264,6 +264,10 @@ func (s *Server) TLSDir() string { return filepath.Join(s.ServerDir(), "tls") }
 // CredDir holds the kubeconfigs of the control plane's own clients.
 func (s *Server) CredDir() string { return filepath.Join(s.ServerDir(), "cred") }
 
+// AdminKubeconfig is the server's own administrator kubeconfig, for kite's
+// in-process controllers (not --write-kubeconfig, the user's copy).
+func (s *Server) AdminKubeconfig() string { return filepath.Join(s.CredDir(), "admin.kubeconfig") }
+
 // TokenFile holds the cluster join token.
 func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token") }
 

@@ -205,13 +205,7 @@ func TestHelmChart(t *testing.T) {
 			}
 			return nil
 		})
-		eventually(t, time.Minute, "the Event", func() error {
-			out, err := srv.kubectl("-n", "kube-system", "get", "events", "--field-selector", "involvedObject.name=broken,type=Warning", "-o", "jsonpath={.items[*].message}")
-			if err == nil && !strings.Contains(out, "missing.tgz") {
-				err = fmt.Errorf("events: %q", out)
-			}
-			return err
-		})
+		waitEvent(t, srv, "kube-system", "involvedObject.name=broken,type=Warning", "missing.tgz")
 		if !strings.Contains(srv.stderr.String(), "missing.tgz") {
 			t.Error("the log does not name missing.tgz")
 		}

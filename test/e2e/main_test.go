@@ -209,6 +209,22 @@ func (s *server) mustKubectl(t *testing.T, args ...string) string {
 	return out
 }
 
+// waitEvent waits up to a minute for an Event of namespace ("default" if
+// empty) matching the field selector whose message holds want.
+func waitEvent(t *testing.T, srv *server, namespace, selector, want string) {
+	t.Helper()
+	if namespace == "" {
+		namespace = "default"
+	}
+	eventually(t, time.Minute, "an Event "+selector, func() error {
+		out, err := srv.kubectl("-n", namespace, "get", "events", "--field-selector", selector, "-o", "jsonpath={.items[*].message}")
+		if err == nil && !strings.Contains(out, want) {
+			err = fmt.Errorf("events: %q", out)
+		}
+		return err
+	})
+}
+
 // eventually retries check until it returns nil or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()

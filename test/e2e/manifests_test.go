@@ -76,13 +76,7 @@ func TestManifests(t *testing.T) {
 			}
 			return nil
 		})
-		eventually(t, time.Minute, "the Event", func() error {
-			out, err := srv.kubectl("-n", "kube-system", "get", "events", "--field-selector", "reason=ParseFailed", "-o", "jsonpath={.items[*].message}")
-			if err == nil && !strings.Contains(out, "broken.yaml:4:") {
-				err = fmt.Errorf("events: %q", out)
-			}
-			return err
-		})
+		waitEvent(t, srv, "kube-system", "reason=ParseFailed", "broken.yaml:4:")
 	})
 
 	t.Run("NAME.skip leaves NAME alone", func(t *testing.T) {

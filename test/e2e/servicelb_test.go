@@ -74,13 +74,7 @@ func TestServiceLB(t *testing.T) {
 
 	t.Run("a second Service on the port waits and says why", func(t *testing.T) {
 		apply(t, srv, lbClash)
-		eventually(t, time.Minute, "a PortInUse Event", func() error {
-			out, err := srv.kubectl("get", "events", "--field-selector", "involvedObject.name=clash,reason=PortInUse", "-o", "jsonpath={.items[*].message}")
-			if err == nil && !strings.Contains(out, "8088/TCP is already used by LoadBalancer Service default/web") {
-				err = fmt.Errorf("events %q", out)
-			}
-			return err
-		})
+		waitEvent(t, srv, "", "involvedObject.name=clash,reason=PortInUse", "8088/TCP is already used by LoadBalancer Service default/web")
 		if got := ingress("clash"); got != "" {
 			t.Fatalf("the clashing Service got %q", got)
 		}

@@ -31,14 +31,7 @@ const Fallback = "nameserver 8.8.8.8\n"
 // loopback, else <dir>/resolv.conf written with Fallback.
 func Choose(flag string, candidates []string, dir string) (string, error) {
 	if flag != "" {
-		data, err := os.ReadFile(flag)
-		if err != nil {
-			return "", fmt.Errorf("--resolv-conf: %w; give a resolv.conf file with at least one nameserver line", err)
-		}
-		if len(Nameservers(data)) == 0 {
-			return "", fmt.Errorf("--resolv-conf %s has no nameserver line; pods would resolve no name outside the cluster", flag)
-		}
-		return flag, nil
+		return flag, Check(flag)
 	}
 	for _, c := range candidates {
 		data, err := os.ReadFile(c)
@@ -59,6 +52,19 @@ func Choose(flag string, candidates []string, dir string) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// Check reports a --resolv-conf file that cannot be read or names no
+// nameserver.
+func Check(flag string) error {
+	data, err := os.ReadFile(flag)
+	if err != nil {
+		return fmt.Errorf("--resolv-conf: %w; give a resolv.conf file with at least one nameserver line", err)
+	}
+	if len(Nameservers(data)) == 0 {
+		return fmt.Errorf("--resolv-conf %s has no nameserver line; pods would resolve no name outside the cluster", flag)
+	}
+	return nil
 }
 
 // Nameservers returns the addresses of a resolv.conf's nameserver lines.
