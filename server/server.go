@@ -218,6 +218,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 				if err := memtrim.AfterStartup(); err != nil {
 					log.Warn("could not release start-up memory", "err", err)
 				}
+				memtrim.KeepTrimmed(ctx, func(err error) {
+					log.Warn("could not release memory", "err", err)
+				})
 			}()
 		},
 	}

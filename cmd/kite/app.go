@@ -129,6 +129,9 @@ func agentCommand() *cli.Command {
 						if err := memtrim.AfterStartup(); err != nil {
 							log.Warn("could not release start-up memory", "err", err)
 						}
+						memtrim.KeepTrimmed(ctx, func(err error) {
+							log.Warn("could not release memory", "err", err)
+						})
 					}()
 				},
 			})

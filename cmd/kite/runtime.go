@@ -52,11 +52,14 @@ func runtimeCommands() []*cli.Command {
 				settled := make(chan os.Signal, 1)
 				signal.Notify(settled, containerd.SettledSignal)
 				go func() {
-					for range settled {
-						if err := memtrim.AfterStartup(); err != nil {
-							fmt.Fprintf(os.Stderr, "kite containerd: could not release start-up memory: %v\n", err)
-						}
+					warn := func(err error) {
+						fmt.Fprintf(os.Stderr, "kite containerd: could not release memory: %v\n", err)
 					}
+					<-settled
+					if err := memtrim.AfterStartup(); err != nil {
+						warn(err)
+					}
+					memtrim.KeepTrimmed(context.Background(), warn)
 				}()
 				return containerdcmd.App().Run(context.Background(), append([]string{"containerd"}, c.Args().Slice()...))
 			},

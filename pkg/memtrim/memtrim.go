@@ -22,6 +22,7 @@ package memtrim
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -175,4 +177,79 @@ func dropCached(path string) error {
 		errs = append(errs, fmt.Errorf("dropping the cached pages of %s: %w", path, err))
 	}
 	return errors.Join(errs...)
+}
+
+// KeepTrimmed trims the executable again whenever the part of it the
+// process maps has grown by more than Regrowth since the last trim,
+// looking every CheckEvery until ctx ends. A burst of work (a hundred pods
+// starting at once) pages in code an idle process does not run again;
+// re-trimming gives it back, and what the process still runs is faulted
+// back in from the page cache or disk. Start it after AfterStartup.
+func KeepTrimmed(ctx context.Context, onErr func(error)) {
+	keepTrimmed(ctx, CheckEvery, Regrowth, onErr)
+}
+
+func keepTrimmed(ctx context.Context, every time.Duration, regrowth int64, onErr func(error)) {
+	base, err := rssFile()
+	if err != nil {
+		onErr(err)
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now, err := rssFile()
+		if err != nil {
+			onErr(err)
+			return
+		}
+		if now-base < regrowth {
+			continue
+		}
+		if _, err := Executable(); err != nil {
+			onErr(err)
+		}
+		if base, err = rssFile(); err != nil {
+			onErr(err)
+			return
+		}
+	}
+}
+
+// CheckEvery is how often kite's long-running processes look at how much
+// of the executable they map (a read of /proc/self/status).
+const CheckEvery = 20 * time.Second
+
+// Regrowth is how much more of the executable a process may map, since
+// its last trim, before KeepTrimmed trims it again: more than what an
+// idle node's periodic work (status updates, probes, leases) maps in, so
+// a settled process is not made to page its working set in over and over.
+const Regrowth = 16 << 20
+
+// rssFile returns the bytes of file pages this process maps (RssFile in
+// /proc/self/status); for kite that is nearly all its executable.
+func rssFile() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	return parseRssFile(string(b))
+}
+
+func parseRssFile(status string) (int64, error) {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/self/status: bad line %q", line)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("/proc/self/status has no RssFile line")
 }

@@ -2,12 +2,14 @@ package memtrim
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -171,5 +173,75 @@ func TestSetGCDefaultLeavesTheUsersGOGC(t *testing.T) {
 	SetGCDefault()
 	if got := debug.SetGCPercent(100); got != GCPercent {
 		t.Fatalf("GC percent %d with no GOGC, want %d", got, GCPercent)
+	}
+}
+
+func TestParseRssFile(t *testing.T) {
+	got, err := parseRssFile("VmRSS:\t  9000 kB\nRssAnon:\t  1000 kB\nRssFile:\t  7936 kB\nRssShmem:\t 0 kB\n")
+	if err != nil || got != 7936<<10 {
+		t.Fatalf("got %d, %v; want %d", got, err, 7936<<10)
+	}
+	if _, err := parseRssFile("VmRSS:\t  9000 kB\n"); err == nil {
+		t.Fatal("no error for a status without RssFile")
+	}
+}
+
+// touchCode reads every page of this test binary's code, mapping it as a
+// burst of work running code not run before would. (A read of
+// /proc/self/mem faults the pages into this process's page tables.)
+func touchCode(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := ParseSmaps(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := os.Open("/proc/self/mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	for _, s := range segs {
+		if s.Trimmable(exe) {
+			if _, err := mem.ReadAt(make([]byte, s.End-s.Start), int64(s.Start)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestKeepTrimmedTrimsAgainAfterTheProcessMapsMore(t *testing.T) {
+	if _, err := Executable(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := make(chan error, 1)
+	go keepTrimmed(ctx, 300*time.Millisecond, 128<<10, func(err error) { errs <- err })
+	time.Sleep(50 * time.Millisecond) // let it take its base, not yet look again
+	trimmed := codeResident(t)
+	touchCode(t)
+	touched := codeResident(t)
+	if touched < trimmed+256 {
+		t.Fatalf("code resident %d kB after touching it all, %d kB before", touched, trimmed)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for codeResident(t) > (trimmed+touched)/2 {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("code resident still %d kB, %d kB after touching it all", codeResident(t), touched)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
