@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kite-project/kite/agent"
-	"github.com/kite-project/kite/datastore/kine"
+	"github.com/kite-project/kite/datastore"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/health"
@@ -64,6 +64,12 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	defer lk.Release()
 	if err := checkWritable(cfg.ServerDir()); err != nil {
 		return err
+	}
+	// A bad backup stops the start before anything is written.
+	if cfg.DatastoreRestore != "" {
+		if err := datastore.CheckBackup(ctx, cfg.DatastoreRestore); err != nil {
+			return err
+		}
 	}
 
 	nodeIP, advertiseIP, err := addresses(cfg)
@@ -160,10 +166,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return nil
 	}
 
-	datastore := kine.New(cfg.ServerDir())
-	in.EtcdEndpoint = datastore.Endpoint()
+	store := datastore.New(datastore.Options{Dir: cfg.ServerDir(), RestoreFrom: cfg.DatastoreRestore, Log: log})
+	in.EtcdEndpoint = store.Endpoint()
 	components := []component.Component{
-		datastore,
+		store,
 		&apiserver.APIServer{
 			Args:           flags.APIServer(&cfg, in),
 			Listener:       listener,
@@ -218,6 +224,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 				if err := memtrim.AfterStartup(); err != nil {
 					log.Warn("could not release start-up memory", "err", err)
 				}
+				go memtrim.AdaptGC(ctx)
 				memtrim.KeepTrimmed(ctx, func(err error) {
 					log.Warn("could not release memory", "err", err)
 				})

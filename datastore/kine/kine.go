@@ -1,34 +1,43 @@
 // Package kine runs kine, the etcd API over SQL, in the kite process: by
-// default on SQLite at <data-dir>/server/db/state.db, served to the API
-// server on a unix socket that only root can open.
+// default on SQLite (datastore/sqlite) at <data-dir>/server/db/state.db,
+// served to the API server on a unix socket that only root can open.
 package kine
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/k3s-io/kine/pkg/drivers/sqlite"
 	"github.com/k3s-io/kine/pkg/endpoint"
+
+	"github.com/kite-project/kite/datastore/sqlite"
 )
 
 // Kine is the datastore component.
 type Kine struct {
 	DBPath string // the SQLite file
 	Socket string // the unix socket the API server dials
+	// RestoreFrom, if set, is a backup put in place of the database
+	// before kine opens it (kite server --datastore-restore).
+	RestoreFrom string
+	Log         *slog.Logger
 
 	wg    sync.WaitGroup
 	ready chan struct{}
 }
 
-// New returns the SQLite datastore of a server whose state lives in dir
+// DBPath is the SQLite file of a server whose state lives in dir
 // (<data-dir>/server).
+func DBPath(dir string) string { return filepath.Join(dir, "db", "state.db") }
+
+// New returns the SQLite datastore of a server whose state lives in dir.
 func New(dir string) *Kine {
 	return &Kine{
-		DBPath: filepath.Join(dir, "db", "state.db"),
+		DBPath: DBPath(dir),
 		Socket: filepath.Join(dir, "kine.sock"),
 		ready:  make(chan struct{}),
 	}
@@ -39,9 +48,27 @@ func (k *Kine) Name() string { return "datastore (kine on SQLite)" }
 // Endpoint is the address for the API server's --etcd-servers.
 func (k *Kine) Endpoint() string { return "unix://" + k.Socket }
 
-func (k *Kine) Prepare(context.Context) error {
+func (k *Kine) Prepare(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(k.DBPath), 0o700); err != nil {
 		return fmt.Errorf("create database folder: %w", err)
+	}
+	if k.RestoreFrom == "" {
+		return nil
+	}
+	aside, restored, err := sqlite.Restore(ctx, k.DBPath, k.RestoreFrom)
+	if err != nil {
+		return err
+	}
+	if k.Log != nil {
+		switch {
+		case !restored:
+			k.Log.Warn("this backup was restored here before; not restoring it again (remove the marker file to restore it once more)",
+				"backup", k.RestoreFrom, "marker", k.DBPath+".restored")
+		case aside != "":
+			k.Log.Info("restored the datastore from a backup; the old database is kept aside", "backup", k.RestoreFrom, "old", aside)
+		default:
+			k.Log.Info("restored the datastore from a backup", "backup", k.RestoreFrom)
+		}
 	}
 	return nil
 }
@@ -49,10 +76,10 @@ func (k *Kine) Prepare(context.Context) error {
 func (k *Kine) Run(ctx context.Context) error {
 	cfg := endpoint.Config{
 		Listener:  k.Endpoint(),
-		Endpoint:  "sqlite://" + k.DBPath + "?" + sqlite.DefaultParams,
+		Endpoint:  sqlite.Endpoint(k.DBPath),
 		WaitGroup: &k.wg,
 		// The defaults of kine's own command line, which Listen does not
-		// fill in for a caller.
+		// fill in for a caller. Compaction is datastore/sqlite's.
 		NotifyInterval:      5 * time.Second,
 		EmulatedETCDVersion: "3.6.11",
 		CompactTimeout:      5 * time.Second,

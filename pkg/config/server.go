@@ -56,6 +56,10 @@ type Server struct {
 	// Disable lists packaged add-ons to leave out (and remove).
 	Disable []string
 
+	// DatastoreRestore is a backup (kite datastore backup) to put in place
+	// of the datastore before the server starts.
+	DatastoreRestore string
+
 	// The node agent that `kite server` runs too, unless DisableAgent.
 	DisableAgent bool
 	Agent        Agent
@@ -159,6 +163,16 @@ func (s *Server) Validate() error {
 			if _, _, err := splitArg(a); err != nil {
 				add("%s %q: %v", flag, a, err)
 			}
+		}
+	}
+	if s.DatastoreRestore != "" {
+		if abs, err := filepath.Abs(s.DatastoreRestore); err == nil {
+			s.DatastoreRestore = abs
+		}
+		if st, err := os.Stat(s.DatastoreRestore); err != nil {
+			add("--datastore-restore %s: %v; give the file 'kite datastore backup' wrote", s.DatastoreRestore, errors.Unwrap(err))
+		} else if !st.Mode().IsRegular() {
+			add("--datastore-restore %s is not a file; give the file 'kite datastore backup' wrote", s.DatastoreRestore)
 		}
 	}
 	s.Disable = commaList(s.Disable)

@@ -1,0 +1,57 @@
+// Package datastore is where a kite server keeps the cluster's state: a
+// component serving the etcd API that the API server stores objects in,
+// and the backups of what is behind it. Today that is kine on SQLite
+// (datastore/kine, datastore/sqlite); embedded etcd and external databases
+// are further implementations of Store.
+package datastore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/kite-project/kite/datastore/kine"
+	"github.com/kite-project/kite/datastore/sqlite"
+	"github.com/kite-project/kite/pkg/component"
+)
+
+// Store is a server's datastore.
+type Store interface {
+	component.Component
+	// Endpoint is the etcd API's address, for the API server's
+	// --etcd-servers.
+	Endpoint() string
+}
+
+// Options say where a server keeps its state and what to do first.
+type Options struct {
+	Dir         string // <data-dir>/server
+	RestoreFrom string // a backup to restore before serving, or ""
+	Log         *slog.Logger
+}
+
+// New returns the server's datastore.
+func New(o Options) Store {
+	k := kine.New(o.Dir)
+	k.RestoreFrom = o.RestoreFrom
+	k.Log = o.Log
+	return k
+}
+
+// Backup writes a consistent copy of the datastore of the server whose
+// state lives in dir to dst, while the server runs or not.
+func Backup(ctx context.Context, dir, dst string) error {
+	return sqlite.Backup(ctx, kine.DBPath(dir), dst)
+}
+
+// CheckBackup makes sure file is a sound backup of a kite datastore.
+func CheckBackup(ctx context.Context, file string) error {
+	if err := sqlite.Check(ctx, file, true, true); err != nil {
+		return fmt.Errorf("--datastore-restore: %w; give a file 'kite datastore backup' wrote", err)
+	}
+	return nil
+}
+
+// DBPath is the file of the datastore of the server whose state lives in
+// dir.
+func DBPath(dir string) string { return kine.DBPath(dir) }
