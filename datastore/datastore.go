@@ -44,12 +44,17 @@ func Backup(ctx context.Context, dir, dst string) error {
 	return sqlite.Backup(ctx, kine.DBPath(dir), dst)
 }
 
-// CheckBackup makes sure file is a sound backup of a kite datastore.
-func CheckBackup(ctx context.Context, file string) error {
-	if err := sqlite.Check(ctx, file, true, true); err != nil {
-		return fmt.Errorf("--datastore-restore: %w; give a file 'kite datastore backup' wrote", err)
+// Check makes sure a server can start on its datastore: the backup to
+// restore is sound (read whole), else the database there, if any, is one
+// SQLite can open.
+func Check(ctx context.Context, o Options) error {
+	if o.RestoreFrom != "" {
+		if err := sqlite.Check(ctx, o.RestoreFrom, true, true); err != nil {
+			return fmt.Errorf("--datastore-restore: %w; give a file 'kite datastore backup' wrote", err)
+		}
+		return nil
 	}
-	return nil
+	return sqlite.CheckExisting(ctx, kine.DBPath(o.Dir))
 }
 
 // DBPath is the file of the datastore of the server whose state lives in

@@ -65,11 +65,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err := checkWritable(cfg.ServerDir()); err != nil {
 		return err
 	}
-	// A bad backup stops the start before anything is written.
-	if cfg.DatastoreRestore != "" {
-		if err := datastore.CheckBackup(ctx, cfg.DatastoreRestore); err != nil {
-			return err
-		}
+	// A damaged database or backup stops the start before anything is
+	// written.
+	storeOptions := datastore.Options{Dir: cfg.ServerDir(), RestoreFrom: cfg.DatastoreRestore, Log: log}
+	if err := datastore.Check(ctx, storeOptions); err != nil {
+		return err
 	}
 
 	nodeIP, advertiseIP, err := addresses(cfg)
@@ -166,7 +166,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return nil
 	}
 
-	store := datastore.New(datastore.Options{Dir: cfg.ServerDir(), RestoreFrom: cfg.DatastoreRestore, Log: log})
+	store := datastore.New(storeOptions)
 	in.EtcdEndpoint = store.Endpoint()
 	components := []component.Component{
 		store,

@@ -83,14 +83,31 @@ func Check(ctx context.Context, path string, thorough, wantKine bool) error {
 	return nil
 }
 
-// fileError adds to an error from opening the database what to do about
-// a damaged file.
+// CheckExisting checks the database at path, if there is one, as a start
+// on it needs (Check without reading it whole).
+func CheckExisting(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := Check(ctx, path, false, false); err != nil {
+		return fileError(path, err)
+	}
+	return nil
+}
+
+// fileError names the database in an error from opening it, and for a
+// damaged file says what to do.
 func fileError(path string, err error) error {
 	msg := err.Error()
-	if strings.Contains(msg, "malformed") || strings.Contains(msg, "not a database") || strings.Contains(msg, "damaged") {
-		return fmt.Errorf("the datastore %s is damaged (%w); restore a backup with kite server --datastore-restore FILE, or move the file aside to start an empty cluster", path, err)
+	if !strings.Contains(msg, path) {
+		err = fmt.Errorf("the datastore %s: %w", path, err)
 	}
-	return fmt.Errorf("the datastore %s: %w", path, err)
+	for _, damaged := range []string{"malformed", "not a database", "damaged", "not an SQLite database"} {
+		if strings.Contains(msg, damaged) {
+			return fmt.Errorf("%w; restore a backup with 'kite server --datastore-restore FILE', or move %s aside to start an empty cluster", err, path)
+		}
+	}
+	return err
 }
 
 // prepareFile checks an existing database before kine opens it, and turns

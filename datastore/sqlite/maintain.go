@@ -13,10 +13,11 @@ import (
 
 // The WAL and the free pages: a checkpoint copies the WAL into the
 // database file, and the writer then starts the WAL over from its
-// beginning, truncating the file to walSizeLimit. Readers that never stop
-// (watches poll every second) can keep a checkpoint from reaching the end
-// of the WAL; past walCheckpointAbove the maintainer forces one, waiting at
-// most maintenanceBusy for readers, so the API server stalls no longer.
+// beginning, truncating the file to walSizeLimit. Once writes stop the
+// maintainer empties the file. Readers that never stop (watches poll every
+// second) can keep a checkpoint from reaching the end of the WAL; past
+// walCheckpointAbove the maintainer forces one, waiting at most
+// maintenanceBusy for readers, so the API server stalls no longer.
 // Pages freed by compaction are reused by new rows; when more than
 // shrinkAbove of them (and a quarter of the file) are free, they are given
 // back to the file system, shrinkStep pages at a time.
@@ -36,6 +37,7 @@ type maintainer struct {
 
 	samples   []revisionAt
 	compacted int64
+	lastRev   int64 // the current revision at the last look
 }
 
 // revisionAt is the current revision seen at a time.
@@ -68,33 +70,37 @@ func (m *maintainer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		m.compact(ctx, time.Now())
-		m.checkpoint(ctx, conn)
+		rev := m.compact(ctx, time.Now())
+		m.checkpoint(ctx, conn, rev == m.lastRev)
+		m.lastRev = rev
 		m.shrink(ctx, conn)
 	}
 }
 
-func (m *maintainer) compact(ctx context.Context, now time.Time) {
+// compact compacts as far as the history policy allows and returns the
+// current revision (0 if unknown).
+func (m *maintainer) compact(ctx context.Context, now time.Time) int64 {
 	cur, err := m.backend.CurrentRevision(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			logrus.Warnf("kite sqlite: current revision: %v", err)
 		}
-		return
+		return 0
 	}
 	var target int64
 	m.samples, target = compactTarget(m.samples, revisionAt{now, cur})
 	if target <= m.compacted {
-		return
+		return cur
 	}
 	// kine keeps the latest 1000 revisions whatever the target.
 	if _, err := m.backend.Compact(ctx, target); err != nil && !errors.Is(err, server.ErrCompacted) {
 		if ctx.Err() == nil {
 			logrus.Warnf("kite sqlite: compact to %d: %v", target, err)
 		}
-		return
+		return cur
 	}
 	m.compacted = target
+	return cur
 }
 
 // compactTarget records the current revision and returns the revision to
@@ -120,11 +126,12 @@ func compactTarget(samples []revisionAt, now revisionAt) ([]revisionAt, int64) {
 	return samples, target
 }
 
-// checkpoint forces the WAL back to the start of its file when readers
-// have kept it growing.
-func (m *maintainer) checkpoint(ctx context.Context, conn *sql.Conn) {
+// checkpoint empties the WAL file: when nothing was written since the
+// last look (it then costs writers nothing), or when readers have kept it
+// growing past walCheckpointAbove.
+func (m *maintainer) checkpoint(ctx context.Context, conn *sql.Conn, idle bool) {
 	st, err := os.Stat(m.path + "-wal")
-	if err != nil || st.Size() <= walCheckpointAbove {
+	if err != nil || st.Size() == 0 || (!idle && st.Size() <= walCheckpointAbove) {
 		return
 	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && ctx.Err() == nil {
