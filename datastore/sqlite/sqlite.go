@@ -41,8 +41,9 @@ const Scheme = "kite-sqlite"
 // seconds on a big database, and maintain.go keeps the file small instead).
 const Params = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=30000&_txlock=immediate&_auto_vacuum=incremental&_stmt_cache_size=32&_kine_disable_startup_vacuum=1"
 
-// Endpoint is kine's endpoint for the database at path.
-func Endpoint(path string) string { return Scheme + "://" + path + "?" + Params }
+// Endpoint is kine's endpoint for the database at path. The settings are
+// always Params.
+func Endpoint(path string) string { return Scheme + "://" + path }
 
 func init() {
 	drivers.Register(Scheme, newBackend)
@@ -62,6 +63,7 @@ const (
 // newBackend is kine's SQLite backend with kite's writer and maintenance.
 func newBackend(ctx context.Context, wg *sync.WaitGroup, cfg *drivers.Config) (bool, server.Backend, error) {
 	path := pathOf(cfg.DataSourceName)
+	cfg.DataSourceName = path + "?" + Params
 	if err := prepareFile(ctx, path); err != nil {
 		return false, nil, err
 	}
