@@ -90,6 +90,11 @@ cgroupDriver: {{.N.CgroupDriver}}
 failCgroupV1: false
 {{- end}}
 failSwapOn: false
+# Pod and container stats from containerd (CRI) instead of cAdvisor, which
+# then watches the node's own cgroups only, not three more a pod, each with
+# a housekeeping goroutine and a stats history (docs/node-agent.md).
+featureGates:
+  PodAndContainerStatsFromCRI: true
 serializeImagePulls: false
 podLogsDir: {{q .L.PodLogsDir}}
 volumePluginDir: {{q (print .L.KubeletDir "/volume-plugins")}}

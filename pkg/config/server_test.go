@@ -48,6 +48,8 @@ func TestValidateRejects(t *testing.T) {
 		{"disable", func(s *Server) { s.Disable = []string{"servicelb,traefik"} }, `--disable "traefik"`},
 		{"wireguard", func(s *Server) { s.FlannelBackend = "wireguard-native" }, "WireGuard"},
 		{"data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
+		{"missing backup", func(s *Server) { s.DatastoreRestore = "/no/such/backup.db" }, "--datastore-restore /no/such/backup.db: no such file"},
+		{"backup is a folder", func(s *Server) { s.DatastoreRestore = "/" }, "is not a file"},
 		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
 	}
 	for _, c := range cases {

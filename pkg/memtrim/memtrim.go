@@ -73,9 +73,9 @@ func AdaptGC(ctx context.Context) {
 		metrics.Read(sample)
 		return sample[0].Value.Uint64()
 	}
-	// Half-second looks: a burst of requests gets the higher GOGC within
-	// a few hundred of them.
-	t := time.NewTicker(500 * time.Millisecond)
+	// Looks five times a second: a burst of requests gets the higher GOGC
+	// within a few hundred of them.
+	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	last, lastAt := read(), time.Now()
 	var loaded bool
