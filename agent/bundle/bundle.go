@@ -2,9 +2,10 @@
 // containerd's runc shim, the CNI plugins and crictl, plus the system
 // images (pause, CoreDNS).
 //
-// The shim is containerd's own small program, not kite: one runs per pod,
-// and a kite process would pay the start-up memory of the whole binary in
-// each (about 30 MB a pod more).
+// The shim is containerd's own small program (agent/bundle/shim: built
+// from containerd's module, with one P), not kite: one runs per pod, and a
+// kite process would pay the start-up memory of the whole binary in each
+// (about 30 MB a pod more).
 // scripts/build builds them from the modules pinned in go.mod and puts them
 // in assets/; the agent unpacks them once to <data-dir>/data/<hash>/bin,
 // where <hash> names exactly this build's contents, so an upgrade of kite

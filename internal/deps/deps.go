@@ -18,7 +18,6 @@ import (
 	_ "github.com/rancher/remotedialer"
 
 	// Built by scripts/build from these modules and embedded in kite.
-	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
 	_ "github.com/containernetworking/plugins/plugins/ipam/host-local"
 	_ "github.com/containernetworking/plugins/plugins/main/bridge"
 	_ "github.com/containernetworking/plugins/plugins/main/loopback"
