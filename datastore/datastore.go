@@ -54,7 +54,7 @@ func Check(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	return sqlite.CheckExisting(ctx, kine.DBPath(o.Dir))
+	return sqlite.CheckExisting(kine.DBPath(o.Dir))
 }
 
 // DBPath is the file of the datastore of the server whose state lives in

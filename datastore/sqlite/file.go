@@ -49,15 +49,8 @@ func open(path string, readOnly bool) (*sql.DB, error) {
 // (PRAGMA integrity_check, which reads the whole file). If wantKine, it
 // must hold kine's table, as a kite database or backup does.
 func Check(ctx context.Context, path string, thorough, wantKine bool) error {
-	f, err := os.Open(path)
-	if err != nil {
+	if err := checkHeader(path); err != nil {
 		return err
-	}
-	got := make([]byte, len(header))
-	_, err = io.ReadFull(f, got)
-	f.Close()
-	if err != nil || !bytes.Equal(got, header) {
-		return fmt.Errorf("%s is not an SQLite database (it does not begin with SQLite's header)", path)
 	}
 	db, err := open(path, true)
 	if err != nil {
@@ -83,14 +76,30 @@ func Check(ctx context.Context, path string, thorough, wantKine bool) error {
 	return nil
 }
 
-// CheckExisting checks the database at path, if there is one, as a start
-// on it needs (Check without reading it whole).
-func CheckExisting(ctx context.Context, path string) error {
+// CheckExisting checks that the database at path, if there is one, is an
+// SQLite file, without opening it: opening a database in WAL mode creates
+// files beside it, and a start that fails later must not have changed
+// anything. SQLite reads the rest when kine opens it (prepareFile).
+func CheckExisting(path string) error {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err := Check(ctx, path, false, false); err != nil {
+	if err := checkHeader(path); err != nil {
 		return fileError(path, err)
+	}
+	return nil
+}
+
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	got := make([]byte, len(header))
+	_, err = io.ReadFull(f, got)
+	f.Close()
+	if err != nil || !bytes.Equal(got, header) {
+		return fmt.Errorf("%s is not an SQLite database (it does not begin with SQLite's header)", path)
 	}
 	return nil
 }
@@ -168,7 +177,10 @@ func Backup(ctx context.Context, path, dst string) error {
 	}
 	f.Close()
 	fail := func(err error) error {
-		os.Remove(tmp)
+		// SQLite's own journal of the copy too, if it was cut short.
+		for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+			os.Remove(tmp + suffix)
+		}
 		return err
 	}
 	db, err := open(path, false)

@@ -259,6 +259,10 @@ func TestRestoreKeepsTheOldDatabaseAsideWithItsWAL(t *testing.T) {
 	if _, err := os.Stat(db + "-wal"); err == nil {
 		t.Fatal("the old WAL is still beside the restored database")
 	}
+	// Checking the backup left nothing beside it.
+	if left, _ := filepath.Glob(backup + "?*"); len(left) > 0 {
+		t.Fatalf("files made beside the backup: %v", left)
+	}
 	b2 := startBackend(t, db)
 	if _, kv, _ := b2.Get(ctx, "/registry/in-backup", 0, false); kv == nil {
 		t.Fatal("restored database lacks the backed-up key")
