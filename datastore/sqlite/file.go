@@ -119,14 +119,26 @@ func fileError(path string, err error) error {
 	return err
 }
 
-// prepareFile checks an existing database before kine opens it, and turns
-// on incremental vacuum in one made before kite set it (a VACUUM, once).
+// prepareFile makes the database file 0600 (it holds the cluster's
+// Secrets; SQLite gives its WAL and index the database's mode), checks an
+// existing one before kine opens it, and turns on incremental vacuum in
+// one made before kite set it (a VACUUM, once).
 func prepareFile(ctx context.Context, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil
+		// SQLite takes an empty file for a new database.
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	if err := Check(ctx, path, false, false); err != nil {
 		return fileError(path, err)

@@ -103,6 +103,23 @@ func TestConcurrentWritesAreBatchedAndEachKeepsItsMeaning(t *testing.T) {
 	}
 }
 
+func TestDatabaseFilesAreOnlyRootsToRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db", "state.db")
+	b := startBackend(t, path)
+	if _, err := b.Create(context.Background(), "/registry/secrets/default/s", []byte("secret"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(p), st.Mode().Perm())
+		}
+	}
+}
+
 func TestWritesSurviveAReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -36,6 +36,8 @@ func TestServerLifecycle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "server/db/state.db")); err != nil {
 		t.Fatalf("SQLite database not where documented: %v", err)
 	}
+	// It holds the cluster's Secrets.
+	assertMode(t, filepath.Join(dataDir, "server/db/state.db"), 0o600)
 	token, _ := os.ReadFile(filepath.Join(dataDir, "server/token"))
 	if !strings.HasPrefix(string(token), "K10") || !strings.Contains(string(token), "::server:") {
 		t.Fatalf("token file holds %q, want K10<ca-hash>::server:<secret>", token)
