@@ -74,22 +74,8 @@ func (k *Kine) Prepare(ctx context.Context) error {
 }
 
 func (k *Kine) Run(ctx context.Context) error {
-	cfg := endpoint.Config{
-		Listener:  k.Endpoint(),
-		Endpoint:  sqlite.Endpoint(k.DBPath),
-		WaitGroup: &k.wg,
-		// The defaults of kine's own command line, which Listen does not
-		// fill in for a caller. Compaction is datastore/sqlite's.
-		NotifyInterval:      5 * time.Second,
-		EmulatedETCDVersion: "3.6.11",
-		CompactTimeout:      5 * time.Second,
-		CompactMinRetain:    1000,
-		CompactBatchSize:    1000,
-		PollBatchSize:       500,
-		PollInterval:        time.Second,
-	}
-	cfg.ConnectionPoolConfig.MaxIdle = 20
-	cfg.ConnectionPoolConfig.MaxIdleTime = 2 * time.Minute
+	cfg := ListenConfig(k.Endpoint(), sqlite.Endpoint(k.DBPath))
+	cfg.WaitGroup = &k.wg
 	if _, err := endpoint.Listen(ctx, cfg); err != nil {
 		return fmt.Errorf("start kine on %s: %w", k.DBPath, err)
 	}
@@ -104,6 +90,26 @@ func (k *Kine) Run(ctx context.Context) error {
 	case <-time.After(10 * time.Second):
 	}
 	return nil
+}
+
+// ListenConfig is kine's configuration with the defaults of kine's own
+// command line, which endpoint.Listen does not fill in for a caller.
+// Compaction is the backend's (datastore/sqlite).
+func ListenConfig(listener, datastore string) endpoint.Config {
+	cfg := endpoint.Config{
+		Listener:            listener,
+		Endpoint:            datastore,
+		NotifyInterval:      5 * time.Second,
+		EmulatedETCDVersion: "3.6.11",
+		CompactTimeout:      5 * time.Second,
+		CompactMinRetain:    1000,
+		CompactBatchSize:    1000,
+		PollBatchSize:       500,
+		PollInterval:        time.Second,
+	}
+	cfg.ConnectionPoolConfig.MaxIdle = 20
+	cfg.ConnectionPoolConfig.MaxIdleTime = 2 * time.Minute
+	return cfg
 }
 
 func (k *Kine) Ready(ctx context.Context) error {

@@ -70,7 +70,10 @@ func TestConcurrentWritesAreBatchedAndEachKeepsItsMeaning(t *testing.T) {
 	// A second create of a key fails alone, in a batch with good writes.
 	var dupErr, okErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); _, dupErr = b.Create(ctx, "/registry/configmaps/default/cm-0", []byte("again"), 0) }()
+	go func() {
+		defer wg.Done()
+		_, dupErr = b.Create(ctx, "/registry/configmaps/default/cm-0", []byte("again"), 0)
+	}()
 	go func() { defer wg.Done(); _, okErr = b.Create(ctx, "/registry/configmaps/default/new", []byte("v"), 0) }()
 	wg.Wait()
 	if !errors.Is(dupErr, server.ErrKeyExists) {

@@ -77,6 +77,22 @@ func (l *load) wait(t *testing.T, timeout time.Duration) error {
 	}
 }
 
+// createUntil has 16 clients create ConfigMaps on srv until ctx ends, and
+// returns once n creates are acknowledged; acked lists every acknowledged
+// name.
+func createUntil(t *testing.T, ctx context.Context, srv *server, n int) (l *load, acked string) {
+	t.Helper()
+	acked = filepath.Join(t.TempDir(), "acked")
+	l = startLoad(t, ctx, srv, "create", "-clients", "16", "-objects", "1000000", "-acked", acked)
+	eventually(t, 2*time.Minute, fmt.Sprintf("%d acknowledged creates", n), func() error {
+		if got := countLines(acked); got < n {
+			return fmt.Errorf("%d so far", got)
+		}
+		return nil
+	})
+	return l, acked
+}
+
 func countLines(path string) int {
 	f, err := os.Open(path)
 	if err != nil {
@@ -112,16 +128,9 @@ func TestDatastoreKeepsEveryAcknowledgedWrite(t *testing.T) {
 	srv := startServer(t, dataDir, kubeconfig, "--disable-agent")
 	srv.waitReady()
 
-	acked := filepath.Join(t.TempDir(), "acked")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l := startLoad(t, ctx, srv, "create", "-clients", "16", "-objects", "1000000", "-acked", acked)
-	eventually(t, 2*time.Minute, "2,000 acknowledged creates", func() error {
-		if n := countLines(acked); n < 2000 {
-			return fmt.Errorf("%d so far", n)
-		}
-		return nil
-	})
+	l, acked := createUntil(t, ctx, srv, 2000)
 	srv.stop(syscall.SIGKILL)
 	l.wait(t, time.Minute) // it fails: its server is gone
 	want := countLines(acked)
@@ -216,16 +225,9 @@ func TestDatastoreBackupAndRestore(t *testing.T) {
 	srv := startServer(t, dataDir, kubeconfig, "--disable-agent")
 	srv.waitReady()
 
-	acked := filepath.Join(t.TempDir(), "acked")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l := startLoad(t, ctx, srv, "create", "-clients", "16", "-objects", "1000000", "-acked", acked)
-	eventually(t, 2*time.Minute, "1,000 acknowledged creates", func() error {
-		if n := countLines(acked); n < 1000 {
-			return fmt.Errorf("%d so far", n)
-		}
-		return nil
-	})
+	l, acked := createUntil(t, ctx, srv, 1000)
 	// Everything acknowledged before the backup starts must be in it.
 	before := countLines(acked)
 	backup := filepath.Join(t.TempDir(), "kite.backup")

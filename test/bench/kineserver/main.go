@@ -20,10 +20,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/k3s-io/kine/pkg/endpoint"
 
+	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/datastore/sqlite"
 )
 
@@ -37,20 +37,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// kine's command line defaults (kine's pkg/app flags).
-	cfg := endpoint.Config{
-		Listener:            *listen,
-		Endpoint:            *ep,
-		NotifyInterval:      5 * time.Second,
-		EmulatedETCDVersion: "3.6.11",
-		CompactTimeout:      5 * time.Second,
-		CompactMinRetain:    1000,
-		CompactBatchSize:    1000,
-		PollBatchSize:       500,
-		PollInterval:        time.Second,
-	}
-	cfg.ConnectionPoolConfig.MaxIdle = 20
-	cfg.ConnectionPoolConfig.MaxIdleTime = 2 * time.Minute
+	// kine's command line defaults, as kite's server uses them.
+	cfg := kine.ListenConfig(*listen, *ep)
 	if _, err := endpoint.Listen(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "kineserver:", err)
 		os.Exit(1)
