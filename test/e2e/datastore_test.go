@@ -77,6 +77,15 @@ func (l *load) wait(t *testing.T, timeout time.Duration) error {
 	}
 }
 
+// startControlPlane starts kite server --disable-agent on a fresh data dir
+// and waits until it is ready.
+func startControlPlane(t *testing.T) *server {
+	t.Helper()
+	srv := startServer(t, t.TempDir(), filepath.Join(t.TempDir(), "kite.yaml"), "--disable-agent")
+	srv.waitReady()
+	return srv
+}
+
 // createUntil has 16 clients create ConfigMaps on srv until ctx ends, and
 // returns once n creates are acknowledged; acked lists every acknowledged
 // name.
@@ -123,10 +132,8 @@ func configMapNames(t *testing.T, srv *server) map[string]bool {
 // acknowledged after the restart.
 func TestDatastoreKeepsEveryAcknowledgedWrite(t *testing.T) {
 	apiload(t)
-	dataDir := t.TempDir()
-	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	srv := startServer(t, dataDir, kubeconfig, "--disable-agent")
-	srv.waitReady()
+	srv := startControlPlane(t)
+	dataDir, kubeconfig := srv.dataDir, srv.kubeconfig
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -165,10 +172,8 @@ func TestDatastoreKeepsEveryAcknowledgedWrite(t *testing.T) {
 // scripts/bench-datastore).
 func TestDatastoreStaysSmallUnderChurn(t *testing.T) {
 	apiload(t)
-	dataDir := t.TempDir()
-	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	srv := startServer(t, dataDir, kubeconfig, "--disable-agent")
-	srv.waitReady()
+	srv := startControlPlane(t)
+	dataDir := srv.dataDir
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -220,10 +225,8 @@ func TestDatastoreStaysSmallUnderChurn(t *testing.T) {
 // write, restores the backup into the stopped server and compares.
 func TestDatastoreBackupAndRestore(t *testing.T) {
 	apiload(t)
-	dataDir := t.TempDir()
-	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	srv := startServer(t, dataDir, kubeconfig, "--disable-agent")
-	srv.waitReady()
+	srv := startControlPlane(t)
+	dataDir, kubeconfig := srv.dataDir, srv.kubeconfig
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -305,10 +308,8 @@ func TestDatastoreBackupAndRestore(t *testing.T) {
 // TestDatastoreBadFiles: a damaged backup or database is one clear error
 // naming the file, and nothing is changed.
 func TestDatastoreBadFiles(t *testing.T) {
-	dataDir := t.TempDir()
-	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
-	srv := startServer(t, dataDir, kubeconfig, "--disable-agent")
-	srv.waitReady()
+	srv := startControlPlane(t)
+	dataDir, kubeconfig := srv.dataDir, srv.kubeconfig
 	srv.stop(syscall.SIGTERM)
 
 	junk := filepath.Join(t.TempDir(), "junk.backup")
