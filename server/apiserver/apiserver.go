@@ -12,7 +12,11 @@ import (
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apiserver/pkg/authentication/group"
+	"k8s.io/apiserver/pkg/authentication/request/union"
+	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/apiserver/pkg/server/egressselector"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -21,6 +25,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/kite-project/kite/pkg/health"
+	"github.com/kite-project/kite/server/apiserver/certcache"
 )
 
 // APIServer is the kube-apiserver component.
@@ -110,6 +115,14 @@ func (a *APIServer) Run(ctx context.Context) error {
 			t.DialContext = a.KubeletDial
 		}
 	}
+	if cache, err := a.clientCertCache(ctx); err != nil {
+		return err
+	} else if cache != nil {
+		// The aggregator's handler chain is the one that authenticates
+		// (the servers behind it are reached past their filters).
+		auth := &config.Aggregator.GenericConfig.Authentication
+		auth.Authenticator = union.New(group.NewAuthenticatedGroupAdder(cache), auth.Authenticator)
+	}
 	if a.ResolveService != nil {
 		config.Aggregator.ExtraConfig.ServiceResolver = serviceResolver{own: a.ResolveService, next: config.Aggregator.ExtraConfig.ServiceResolver}
 	}
@@ -126,6 +139,27 @@ func (a *APIServer) Run(ctx context.Context) error {
 		return err
 	}
 	return prepared.Run(ctx)
+}
+
+// clientCertCache is a certcache.Cache over upstream's x509 authenticator for
+// the --client-ca-file, nil when there is none, or when it is also the
+// request-header CA (see certcache).
+func (a *APIServer) clientCertCache(ctx context.Context) (*certcache.Cache, error) {
+	authn := a.completed.Authentication
+	if authn == nil || authn.ClientCert == nil || authn.ClientCert.ClientCA == "" {
+		return nil, nil
+	}
+	if authn.RequestHeader != nil && authn.RequestHeader.ClientCAFile == authn.ClientCert.ClientCA {
+		return nil, nil
+	}
+	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca-cache", authn.ClientCert.ClientCA)
+	if err != nil {
+		return nil, err
+	}
+	cache := certcache.New(x509request.NewDynamic(ca.VerifyOptions, x509request.CommonNameUserConversion))
+	ca.AddListener(cache)
+	go ca.Run(ctx, 1)
+	return cache, nil
 }
 
 // StopTimeout is short: alone, the API server drains in about a second,
