@@ -157,6 +157,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Kubeconfig:  cfg.AdminKubeconfig(),
 		CertDir:     filepath.Join(cfg.TLSDir(), "metrics-server"),
 		KubeletDial: tun.Dial,
+		Client:      admin,
 		Log:         log,
 	}
 	resolveService := func(namespace, name string) *url.URL {

@@ -12,13 +12,18 @@ package metricsserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"time"
 
 	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/metrics-server/cmd/metrics-server/app/options"
 )
 
@@ -41,9 +46,12 @@ type Server struct {
 	CertDir string
 	// KubeletDial dials kubelets (through the node tunnels).
 	KubeletDial utilnet.DialFunc
-	Log         *slog.Logger
+	// Client (kite's admin client) touches the APIService once
+	// metrics-server serves (see closedUntilServing).
+	Client kubernetes.Interface
+	Log    *slog.Logger
 
-	listener net.Listener
+	listener *closedUntilServing
 }
 
 func (s *Server) Name() string { return "metrics-server" }
@@ -55,7 +63,7 @@ func (s *Server) Prepare(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics-server: %w", err)
 	}
-	s.listener = ln
+	s.listener = newClosedUntilServing(ln)
 	return nil
 }
 
@@ -106,5 +114,65 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("metrics-server: %w", err)
 	}
 	s.Log.Info("metrics-server serving the metrics.k8s.io API", "address", s.listener.Addr().String())
+	go s.announce(ctx)
 	return srv.RunUntil(ctx.Done())
+}
+
+// APIService is the APIService of the metrics API (packaged manifest).
+const APIService = "v1beta1.metrics.k8s.io"
+
+// announce waits until metrics-server accepts connections, then, until
+// the API server reports the APIService Available (at most a minute),
+// touches it every second: each touch has the API server check it at once
+// rather than after its back-off. Best effort: a failure only delays
+// `kubectl top` until the API server's next check of its own.
+func (s *Server) announce(ctx context.Context) {
+	if s.Client == nil {
+		return
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-s.listener.served:
+	}
+	rest := s.Client.Discovery().RESTClient()
+	path := "/apis/apiregistration.k8s.io/v1/apiservices/" + APIService
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for range 60 {
+		raw, err := rest.Get().AbsPath(path).DoRaw(ctx)
+		if err == nil && available(raw) {
+			return
+		}
+		if err == nil {
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{"kite.io/metrics-server-started":%q}}}`, time.Now().UTC().Format(time.RFC3339Nano))
+			err = rest.Patch(types.MergePatchType).AbsPath(path).Body([]byte(patch)).Do(ctx).Error()
+		}
+		if err != nil && !apierrors.IsNotFound(err) && ctx.Err() == nil {
+			s.Log.Debug("could not touch the metrics APIService", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// available reports whether an APIService's JSON says Available=True.
+func available(raw []byte) bool {
+	var svc struct {
+		Status struct {
+			Conditions []struct{ Type, Status string }
+		}
+	}
+	if json.Unmarshal(raw, &svc) != nil {
+		return false
+	}
+	for _, c := range svc.Status.Conditions {
+		if c.Type == "Available" {
+			return c.Status == "True"
+		}
+	}
+	return false
 }
