@@ -313,9 +313,15 @@ func TestMultiNode(t *testing.T) {
 	if after := containersNow(); after != before {
 		t.Fatalf("pods changed across the agent's restart:\nbefore %s\nafter  %s", before, after)
 	}
-	if out := srv.mustKubectl(t, "-n", "e2e", "exec", "web-agent1", "--", "cat", "/www/index.html"); strings.TrimSpace(out) != "hello from agent1" {
-		t.Fatalf("exec after the agent's restart: %q", out)
-	}
+	// The restarted kubelet answers exec once it has the pod again from the
+	// API server, which may come a moment after its node is Ready.
+	eventually(t, time.Minute, "exec after the agent's restart", func() error {
+		out, err := srv.kubectl("-n", "e2e", "exec", "web-agent1", "--", "cat", "/www/index.html")
+		if err == nil && strings.TrimSpace(out) != "hello from agent1" {
+			err = fmt.Errorf("answer %q", out)
+		}
+		return err
+	})
 
 	// A server restart keeps every node and pod.
 	if code := srv.stop(syscall.SIGTERM); code != 0 {
