@@ -5,7 +5,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,5 +245,59 @@ func TestKeepTrimmedTrimsAgainAfterTheProcessMapsMore(t *testing.T) {
 			t.Fatalf("code resident still %d kB, %d kB after touching it all", codeResident(t), touched)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func heapFree() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+var garbageSink [][]byte
+
+// makeGarbage allocates ~32 MB of small objects and drops them.
+func makeGarbage() {
+	for i := 0; i < 250000; i++ {
+		garbageSink = append(garbageSink, make([]byte, 128))
+	}
+	garbageSink = nil
+}
+
+func TestReleaseAfterEachGCGivesFreedPagesBack(t *testing.T) {
+	// Without it, Go keeps most of what a collection frees: the reason
+	// ReleaseAfterEachGC exists. If this part fails, Go no longer does,
+	// and the shim may not need it.
+	makeGarbage()
+	runtime.GC()
+	time.Sleep(time.Second)
+	if free := heapFree(); free < 8<<20 {
+		t.Fatalf("without ReleaseAfterEachGC a collection of 32 MB of garbage left only %d kB free and unreleased; expected Go's scavenger to keep over 8 MB", free>>10)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ReleaseAfterEachGC(ctx)
+	for round := 0; round < 3; round++ {
+		makeGarbage()
+		// The collections makeGarbage caused are followed by releases;
+		// let them finish, so that the one below comes alone, as in an
+		// idle shim.
+		time.Sleep(200 * time.Millisecond)
+		runtime.GC()
+		deadline := time.Now().Add(5 * time.Second)
+		// Not 0: pages freed while a release runs wait for the next.
+		for heapFree() > 4<<20 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d kB of freed heap still held 5 s after a collection", round, heapFree()>>10)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// Its own extra collection must not count as one more to follow up.
+	before := gcCycles()
+	time.Sleep(500 * time.Millisecond)
+	if n := gcCycles() - before; n > 2 {
+		t.Fatalf("%d collections in 0.5 s of an idle test: each release causes the next", n)
 	}
 }
