@@ -177,7 +177,7 @@ func ParseSmaps(r io.Reader) ([]Segment, error) {
 // executable and drops the executable's unmapped pages from the page
 // cache. It returns how many bytes of address space it unmapped.
 func Executable() (int64, error) {
-	total, err := unmapExecutable(false)
+	total, err := UnmapExecutable()
 	if err != nil || total == 0 {
 		return total, err
 	}
@@ -187,18 +187,11 @@ func Executable() (int64, error) {
 	return total, dropCached("/proc/self/exe")
 }
 
-// UnmapExecutable is Executable for a program many processes run at once,
-// a pod's shim: it leaves the page cache alone, since the next pod's shim
-// needs the start-up pages (dropped, they would be read from disk again:
-// slow on an SD card), and it marks the mappings for random access, so a
-// page the process runs again is mapped back alone, without the up to 15
-// cached neighbours fault-around would map with it (measured on a shim:
-// 5 MB of the program mapped back within 20 s of a trim with them).
+// UnmapExecutable is Executable without dropping anything from the page
+// cache: for a program many processes run at once, a pod's shim, whose
+// start-up pages the next pod's shim needs (dropped, they would be read
+// from disk again: slow on an SD card).
 func UnmapExecutable() (int64, error) {
-	return unmapExecutable(true)
-}
-
-func unmapExecutable(random bool) (int64, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, err
@@ -219,24 +212,12 @@ func unmapExecutable(random bool) (int64, error) {
 		}
 		// MADV_DONTNEED on a private file mapping with no private pages
 		// drops the page table entries only; the file's pages stay cached.
-		if err := madvise(s, unix.MADV_DONTNEED); err != nil {
-			return total, err
-		}
-		if random {
-			if err := madvise(s, unix.MADV_RANDOM); err != nil {
-				return total, err
-			}
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, s.Start, s.End-s.Start, unix.MADV_DONTNEED); errno != 0 {
+			return total, fmt.Errorf("madvise %x-%x: %w", s.Start, s.End, errno)
 		}
 		total += int64(s.End - s.Start)
 	}
 	return total, nil
-}
-
-func madvise(s Segment, advice int) error {
-	if _, _, errno := unix.Syscall(unix.SYS_MADVISE, s.Start, s.End-s.Start, uintptr(advice)); errno != 0 {
-		return fmt.Errorf("madvise %x-%x: %w", s.Start, s.End, errno)
-	}
-	return nil
 }
 
 // dropCached drops the file's pages that no process maps from the page

@@ -137,34 +137,6 @@ func TestUnmapExecutableLeavesThePageCache(t *testing.T) {
 	if cached := cachedKB(t, "/proc/self/exe"); cached < size*9/10 {
 		t.Fatalf("only %d kB of the %d kB executable still cached after UnmapExecutable", cached, size)
 	}
-	// And the code comes back a page at a time: random access ("rr"), no
-	// fault-around.
-	if flags := codeVmFlags(t); !strings.Contains(" "+flags+" ", " rr ") {
-		t.Fatalf("code mapping's VmFlags %q after UnmapExecutable; want rr (MADV_RANDOM)", flags)
-	}
-}
-
-// codeVmFlags returns the VmFlags of the executable's code mapping.
-func codeVmFlags(t *testing.T) string {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inCode := false
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 6 && strings.Contains(f[0], "-") {
-			inCode = f[1] == "r-xp" && f[5] == exe
-		} else if inCode && len(f) >= 1 && f[0] == "VmFlags:" {
-			return strings.Join(f[1:], " ")
-		}
-	}
-	t.Fatal("no code mapping of the executable in /proc/self/smaps")
-	return ""
 }
 
 // cachedKB is how much of the file at path is in the page cache.

@@ -1,7 +1,7 @@
 // Command shim is the runc shim kite ships in its bundle as
 // containerd-shim-runc-v2: containerd's own shim (the same manager and
 // task service as containerd's containerd-shim-runc-v2 command, from the
-// module in go.mod), with two changes to how Go runs it, both for memory:
+// module in go.mod), with three changes to how Go runs it, all for memory:
 // there is one shim process a pod, 110 on a full node (docs/node-agent.md).
 //
 //   - One P. containerd starts each pod's shim with GOMAXPROCS=4. A shim
