@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -50,6 +51,9 @@ type result struct {
 	WatchP99Ms   float64 `json:"watch_p99_ms,omitempty"`
 	WatchSeen    int     `json:"watch_seen,omitempty"`
 	FirstError   string  `json:"first_error,omitempty"`
+	// CPUSeconds is this program's own CPU time (user + system), so a
+	// benchmark can tell the load generator's share of the machine.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 func main() {
@@ -106,7 +110,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	res.CPUSeconds = cpuSeconds()
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// cpuSeconds is the user + system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func pad(n int) string {
