@@ -13,17 +13,21 @@ import (
 
 // The WAL and the free pages: a checkpoint copies the WAL into the
 // database file, and the writer then starts the WAL over from its
-// beginning, truncating the file to walSizeLimit. Once writes stop the
-// maintainer empties the file. Readers that never stop (watches poll every
-// second) can keep a checkpoint from reaching the end of the WAL; past
-// walCheckpointAbove the maintainer forces one, waiting at most
-// maintenanceBusy for readers, so the API server stalls no longer.
+// beginning, truncating the file to walSizeLimit. Once writes slow down
+// (fewer than quietWrites since the last look) the maintainer empties the
+// file when it is past walQuietSize. Writes never stop altogether: the API
+// server and every node renew leases every 10 s. Readers that never stop
+// (watches poll every second) can keep a checkpoint from reaching the end
+// of the WAL; past walCheckpointAbove the maintainer forces one, waiting at
+// most maintenanceBusy for readers, so the API server stalls no longer.
 // Pages freed by compaction are reused by new rows; when more than
 // shrinkAbove of them (and a quarter of the file) are free, they are given
 // back to the file system, shrinkStep pages at a time.
 const (
 	walSizeLimit       = 16 << 20
 	walCheckpointAbove = 64 << 20
+	walQuietSize       = 1 << 20
+	quietWrites        = 100 // a CompactEvery: 20 writes/s
 	shrinkAbove        = 16 << 20
 	shrinkStep         = 2048
 	maintenanceBusy    = 200 * time.Millisecond
@@ -71,7 +75,7 @@ func (m *maintainer) run(ctx context.Context) {
 		case <-t.C:
 		}
 		rev := m.compact(ctx, time.Now())
-		m.checkpoint(ctx, conn, rev == m.lastRev)
+		m.checkpoint(ctx, conn, isQuiet(m.lastRev, rev))
 		m.lastRev = rev
 		m.shrink(ctx, conn)
 	}
@@ -126,12 +130,18 @@ func compactTarget(samples []revisionAt, now revisionAt) ([]revisionAt, int64) {
 	return samples, target
 }
 
-// checkpoint empties the WAL file: when nothing was written since the
-// last look (it then costs writers nothing), or when readers have kept it
-// growing past walCheckpointAbove.
-func (m *maintainer) checkpoint(ctx context.Context, conn *sql.Conn, idle bool) {
+// isQuiet tells whether few writes were made between two looks at the
+// current revision (0: unknown).
+func isQuiet(last, now int64) bool {
+	return last > 0 && now >= last && now-last < quietWrites
+}
+
+// checkpoint empties the WAL file: when it is past walQuietSize and few
+// writes come (holding them back for one checkpoint costs little), or
+// when readers have kept it growing past walCheckpointAbove.
+func (m *maintainer) checkpoint(ctx context.Context, conn *sql.Conn, quiet bool) {
 	st, err := os.Stat(m.path + "-wal")
-	if err != nil || st.Size() == 0 || (!idle && st.Size() <= walCheckpointAbove) {
+	if err != nil || st.Size() <= walQuietSize || (!quiet && st.Size() <= walCheckpointAbove) {
 		return
 	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && ctx.Err() == nil {

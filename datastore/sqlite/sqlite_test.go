@@ -362,3 +362,67 @@ func TestShrinkGivesFreePagesBack(t *testing.T) {
 		t.Fatalf("free pages %d after shrinking, %d before", got, before)
 	}
 }
+
+func TestAQuietDatastoreEmptiesItsWAL(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	path := filepath.Join(dir, "state.db")
+	b := startBackend(t, path)
+	// ~3 MB of rows: past walQuietSize, under SQLite's own checkpoint
+	// (1,000 pages), so the WAL file holds them.
+	for i := 0; i < 200; i++ {
+		if _, err := b.Create(ctx, fmt.Sprintf("/registry/big/%d", i), []byte(strings.Repeat("x", 16<<10)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walSize := func() int64 {
+		st, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	before := walSize()
+	if before <= walQuietSize {
+		t.Fatalf("the WAL is only %d bytes after 3 MB of writes", before)
+	}
+	db, err := open(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := &maintainer{db: db, path: path}
+
+	m.checkpoint(ctx, conn, false)
+	if got := walSize(); got != before {
+		t.Fatalf("busy: WAL %d bytes after a look, %d before (nothing to do under 64 MB)", got, before)
+	}
+	m.checkpoint(ctx, conn, true)
+	if got := walSize(); got != 0 {
+		t.Fatalf("quiet: WAL %d bytes after a look, want it emptied", got)
+	}
+}
+
+func TestQuietMeansFewWritesNotNone(t *testing.T) {
+	for _, c := range []struct {
+		last, now int64
+		want      bool
+	}{
+		{0, 500, false},    // no earlier look
+		{500, 500, true},   // nothing written
+		{500, 503, true},   // leases renewed: a live cluster is never silent
+		{500, 599, true},   // under quietWrites
+		{500, 600, false},  // quietWrites or more: busy
+		{500, 9000, false}, // churn
+		{500, 0, false},    // revision unknown
+	} {
+		if got := isQuiet(c.last, c.now); got != c.want {
+			t.Errorf("isQuiet(%d, %d) = %v, want %v", c.last, c.now, got, c.want)
+		}
+	}
+}
