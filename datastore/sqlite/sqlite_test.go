@@ -324,16 +324,20 @@ func TestRestoreRefusesABadBackupAndChangesNothing(t *testing.T) {
 	}
 }
 
-func TestShrinkGivesFreePagesBack(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	path := filepath.Join(dir, "state.db")
-	b := startBackend(t, path)
-	for i := 0; i < 2000; i++ {
-		if _, err := b.Create(ctx, fmt.Sprintf("/registry/big/%d", i), []byte(strings.Repeat("x", 16<<10)), 0); err != nil {
+// createBigRows creates n keys /registry/big/<i> of 16 kB each.
+func createBigRows(t *testing.T, b server.Backend, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if _, err := b.Create(context.Background(), fmt.Sprintf("/registry/big/%d", i), []byte(strings.Repeat("x", 16<<10)), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestShrinkGivesFreePagesBack(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	createBigRows(t, startBackend(t, path), 2000)
 	db, err := open(path, false)
 	if err != nil {
 		t.Fatal(err)
@@ -364,17 +368,11 @@ func TestShrinkGivesFreePagesBack(t *testing.T) {
 }
 
 func TestAQuietDatastoreEmptiesItsWAL(t *testing.T) {
-	dir := t.TempDir()
 	ctx := context.Background()
-	path := filepath.Join(dir, "state.db")
-	b := startBackend(t, path)
+	path := filepath.Join(t.TempDir(), "state.db")
 	// ~3 MB of rows: past walQuietSize, under SQLite's own checkpoint
 	// (1,000 pages), so the WAL file holds them.
-	for i := 0; i < 200; i++ {
-		if _, err := b.Create(ctx, fmt.Sprintf("/registry/big/%d", i), []byte(strings.Repeat("x", 16<<10)), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createBigRows(t, startBackend(t, path), 200)
 	walSize := func() int64 {
 		st, err := os.Stat(path + "-wal")
 		if err != nil {
