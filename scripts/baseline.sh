@@ -73,3 +73,11 @@ baseline_start_controllers() {
 		--cluster-signing-cert-file "$dir/ca.crt" --cluster-signing-key-file "$dir/ca.key" >"$dir/controller-manager.log" 2>&1 &
 	pids+=($!)
 }
+
+# baseline_alive DIR: exits the benchmark if a process in pids has died.
+baseline_alive() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -0 "$p" 2>/dev/null || { echo "a baseline process died; logs in $1" >&2; trap - EXIT; exit 1; }
+	done
+}
