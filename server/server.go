@@ -84,7 +84,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 
 	log.Info("checking certificates", "dir", cfg.TLSDir())
 	p := pki.PKI{Dir: cfg.TLSDir()}
-	if err := p.Ensure(apiServerSANs(cfg, nodeIP, advertiseIP), time.Now()); err != nil {
+	sans := apiServerSANs(cfg, nodeIP, advertiseIP)
+	if err := p.Ensure(sans, time.Now()); err != nil {
 		return fmt.Errorf("server PKI: %w", err)
 	}
 	caPEM, err := os.ReadFile(p.Cert(pki.ServerCA))
@@ -137,6 +138,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			FlannelBackend: cfg.FlannelBackend,
 			Servers:        []string{net.JoinHostPort(advertiseIP.String(), strconv.Itoa(cfg.HTTPSPort))},
 		},
+		Rules:        nodeRules(cfg, sans),
 		ServerSecret: serverToken.Password,
 		AgentSecret:  agentSecret,
 		Client:       admin,
@@ -155,6 +157,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	// sends the metrics API's requests there.
 	metrics := &metricsserver.Server{
 		Kubeconfig:  cfg.AdminKubeconfig(),
+		KubeletCA:   p.Cert(pki.KubeletServingCA),
 		CertDir:     filepath.Join(cfg.TLSDir(), "metrics-server"),
 		KubeletDial: tun.Dial,
 		Client:      admin,
@@ -298,6 +301,14 @@ func apiServerSANs(cfg config.Server, nodeIP, advertiseIP net.IP) pki.SANs {
 		ClusterDomain: cfg.ClusterDomain,
 		Extra:         cfg.TLSSANs,
 	})
+}
+
+// nodeRules are the join's rules for nodes' names and addresses.
+func nodeRules(cfg config.Server, sans pki.SANs) join.NodeRules {
+	// Both CIDRs were validated with the flags.
+	_, services, _ := net.ParseCIDR(cfg.ServiceCIDR)
+	_, pods, _ := net.ParseCIDR(cfg.ClusterCIDR)
+	return join.NodeRules{ClusterDomain: cfg.ClusterDomain, ServiceCIDR: services, ClusterCIDR: pods, Server: sans}
 }
 
 func writeKubeconfigs(cfg config.Server, p pki.PKI, in flags.Inputs) error {

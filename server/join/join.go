@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -42,6 +41,8 @@ type Handler struct {
 	// Client reaches the API server as an administrator: bootstrap tokens
 	// and node passwords are Secrets.
 	Client kubernetes.Interface
+	// Rules say which names and addresses a node may have.
+	Rules NodeRules
 	// Tunnel serves joinapi.ConnectPath (nil: not served).
 	Tunnel http.Handler
 	Log    *slog.Logger
@@ -121,12 +122,7 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
-var nodeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-
 func (h *Handler) answer(r *http.Request, req *joinapi.Request) (*joinapi.Response, error) {
-	if !nodeName.MatchString(req.NodeName) || len(req.NodeName) > 253 {
-		return nil, refuse(http.StatusBadRequest, "node name %q is not a valid DNS name; pass --node-name", req.NodeName)
-	}
 	var ips []net.IP
 	for _, s := range req.NodeIPs {
 		ip := net.ParseIP(s)
@@ -134,6 +130,9 @@ func (h *Handler) answer(r *http.Request, req *joinapi.Request) (*joinapi.Respon
 			return nil, refuse(http.StatusBadRequest, "node IP %q is not an IP address; check --node-ip", s)
 		}
 		ips = append(ips, ip)
+	}
+	if err := h.Rules.check(req.NodeName, ips, net.ParseIP(sourceIP(r))); err != nil {
+		return nil, err
 	}
 	if len(req.NodePassword) < 16 {
 		return nil, refuse(http.StatusBadRequest, "the join request has no node password")

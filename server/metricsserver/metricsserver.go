@@ -37,9 +37,11 @@ const (
 type Server struct {
 	// Kubeconfig is kite's admin kubeconfig: metrics-server reads nodes and
 	// pods with it, checks its callers (delegated authentication and
-	// authorization), and scrapes kubelets with its client certificate,
-	// trusting the server CA that signs kubelets' serving certificates.
+	// authorization), and scrapes kubelets with its client certificate.
 	Kubeconfig string
+	// KubeletCA verifies kubelets' serving certificates (the kubelet
+	// serving CA, not the server CA of the kubeconfig).
+	KubeletCA string
 	// CertDir keeps its self-signed serving certificate (the API server
 	// proxies to it over loopback, without checking it: the APIService
 	// says insecureSkipTLSVerify, as upstream's manifest does).
@@ -91,6 +93,7 @@ func (s *Server) Run(ctx context.Context) error {
 		"--authentication-kubeconfig=" + s.Kubeconfig,
 		"--authorization-kubeconfig=" + s.Kubeconfig,
 		"--cert-dir=" + s.CertDir,
+		"--kubelet-certificate-authority=" + s.KubeletCA,
 		"--kubelet-use-node-status-port",
 		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
 		// As upstream's manifest: a fresh pod shows in `kubectl top`

@@ -16,8 +16,11 @@ import (
 // KubeletServing, KubeProxy) of node nodeName for the key of csrPEM: a
 // kubelet client certificate the Node authorizer recognises, a kubelet
 // serving certificate the API server verifies (--kubelet-certificate-
-// authority), or kube-proxy's client certificate. Only the CSR's public key
-// is used: the names come from the server's checks, not from the request.
+// authority, the kubelet serving CA), or kube-proxy's client certificate.
+// Only the CSR's public key is used: the names come from the server's
+// checks (server/join), not from the request. A serving certificate names
+// the node and its checked IPs and nothing else: no loopback, no service
+// name, nothing the API server answers to.
 func (p PKI) SignNodeCert(name, nodeName string, ips []net.IP, csrPEM []byte, now time.Time) ([]byte, error) {
 	block, _ := pem.Decode(csrPEM)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
@@ -36,8 +39,8 @@ func (p PKI) SignNodeCert(name, nodeName string, ips []net.IP, csrPEM []byte, no
 	case joinapi.KubeletClient:
 		spec = leafSpec{name: name, cn: "system:node:" + nodeName, orgs: []string{"system:nodes"}, usage: clientUsage}
 	case joinapi.KubeletServing:
-		caName = ServerCA
-		sans := SANs{DNSNames: []string{nodeName, "localhost"}, IPs: append([]net.IP{net.ParseIP("127.0.0.1")}, ips...)}
+		caName = KubeletServingCA
+		sans := SANs{DNSNames: []string{nodeName}, IPs: ips}
 		spec = leafSpec{name: name, cn: nodeName, usage: servingUsage, sans: sans}
 	case joinapi.KubeProxy:
 		spec = leafSpec{name: name, cn: "system:kube-proxy", usage: clientUsage}

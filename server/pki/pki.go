@@ -1,10 +1,14 @@
 // Package pki makes, on first start, and checks, on every start, the server's
 // certificate authorities and certificates under <data-dir>/server/tls.
 //
-// Three CAs: the server CA signs serving certificates (clients pin it), the
-// client CA signs client certificates (the API server trusts it), and the
-// request-header CA signs the front proxy's client certificate (for API
-// aggregation). Leaf certificates are reissued when they near expiry, lack
+// Four CAs: the server CA signs the API server's serving certificate
+// (clients pin it), the client CA signs client certificates (the API server
+// trusts it), the request-header CA signs the front proxy's client
+// certificate (for API aggregation), and the kubelet serving CA signs the
+// nodes' kubelet serving certificates. The last is its own CA so that a
+// node's certificate, which any node may hold, is never trusted as the API
+// server: only the API server (and metrics-server) trusts it, and only for
+// kubelets. Leaf certificates are reissued when they near expiry, lack
 // a SAN the server now needs, or were not signed by the current CA; a file
 // that exists but cannot be read is an error and is never replaced.
 package pki
@@ -26,6 +30,10 @@ const (
 	ServerCA        = "server-ca"
 	ClientCA        = "client-ca"
 	RequestHeaderCA = "request-header-ca"
+	// KubeletServingCA signs kubelets' serving certificates, and nothing
+	// else; it is added to a cluster made before it existed at its first
+	// start on a kite that knows it.
+	KubeletServingCA = "kubelet-serving-ca"
 
 	APIServerServing  = "serving-kube-apiserver"
 	Admin             = "client-admin"
@@ -98,7 +106,7 @@ func (p PKI) Ensure(apiserver SANs, now time.Time) error {
 		return err
 	}
 	cas := map[string]*pair{}
-	for _, name := range []string{ServerCA, ClientCA, RequestHeaderCA} {
+	for _, name := range []string{ServerCA, ClientCA, RequestHeaderCA, KubeletServingCA} {
 		ca, err := p.ensureCA(name, now)
 		if err != nil {
 			return err

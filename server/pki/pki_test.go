@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/x509"
 	"github.com/kite-project/kite/pkg/certutil"
 	"github.com/kite-project/kite/pkg/joinapi"
@@ -68,7 +69,7 @@ func TestEnsureMakesAWorkingPKI(t *testing.T) {
 	}
 
 	// Every private key is 0600, every file exists.
-	for _, name := range []string{ServerCA, ClientCA, RequestHeaderCA, APIServerServing, Admin, ControllerManager, Scheduler, APIServerKubelet, AuthProxy} {
+	for _, name := range []string{ServerCA, ClientCA, RequestHeaderCA, KubeletServingCA, APIServerServing, Admin, ControllerManager, Scheduler, APIServerKubelet, AuthProxy} {
 		st, err := os.Stat(p.Key(name))
 		if err != nil {
 			t.Fatal(err)
@@ -138,6 +139,37 @@ func TestEnsureReusesOnRestart(t *testing.T) {
 		if after[name] != content {
 			t.Errorf("%s changed on restart", name)
 		}
+	}
+}
+
+// A cluster made by a kite without the kubelet serving CA gets one on its
+// next start, and keeps everything else: its nodes and clients go on.
+func TestUpgradeAddsTheKubeletServingCA(t *testing.T) {
+	p := PKI{Dir: t.TempDir()}
+	if err := p.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{p.Cert(KubeletServingCA), p.Key(KubeletServingCA)} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := snapshot(t, p.Dir)
+	if err := p.Ensure(testSANs(), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, p.Dir)
+	for name, content := range before {
+		if after[name] != content {
+			t.Errorf("%s changed on upgrade", name)
+		}
+	}
+	ca := loadCert(t, p, KubeletServingCA)
+	if !ca.IsCA || bytes.Equal(ca.RawSubjectPublicKeyInfo, loadCert(t, p, ServerCA).RawSubjectPublicKeyInfo) {
+		t.Fatal("no kubelet serving CA of its own")
+	}
+	if st, err := os.Stat(p.Key(KubeletServingCA)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("kubelet serving CA key: %v %v, want 0600", st, err)
 	}
 }
 
@@ -275,13 +307,25 @@ func TestSignNodeCerts(t *testing.T) {
 	if user, err := p.VerifyClient(client, nil, now); err != nil || user != "system:node:edge-1" {
 		t.Fatalf("VerifyClient: %q %v", user, err)
 	}
+	serving := signed[joinapi.KubeletServing]
 	for _, name := range []string{"edge-1", "198.18.0.11"} {
-		if _, err := signed[joinapi.KubeletServing].Verify(x509.VerifyOptions{DNSName: name, Roots: pool(t, p, ServerCA), CurrentTime: now}); err != nil {
+		if _, err := serving.Verify(x509.VerifyOptions{DNSName: name, Roots: pool(t, p, KubeletServingCA), CurrentTime: now}); err != nil {
 			t.Errorf("kubelet serving cert for %s: %v", name, err)
 		}
 	}
-	if _, err := p.VerifyClient(signed[joinapi.KubeletServing], nil, now); err == nil {
-		t.Fatal("a serving certificate from the server CA passed as a client certificate")
+	// A node's serving certificate (and key) is held by the node, which may
+	// be hostile: it must never pass as the API server, which clients
+	// check against the server CA, at any name they reach it by.
+	for _, name := range []string{"edge-1", "127.0.0.1", "localhost", "10.43.0.1", "kubernetes.default.svc"} {
+		if _, err := serving.Verify(x509.VerifyOptions{DNSName: name, Roots: pool(t, p, ServerCA), CurrentTime: now}); err == nil {
+			t.Errorf("a kubelet serving certificate passes as the API server at %s", name)
+		}
+	}
+	if len(serving.DNSNames) != 1 || len(serving.IPAddresses) != 1 {
+		t.Errorf("kubelet serving cert names %v %v, want only the node's name and its IP", serving.DNSNames, serving.IPAddresses)
+	}
+	if _, err := p.VerifyClient(serving, nil, now); err == nil {
+		t.Fatal("a serving certificate passed as a client certificate")
 	}
 	if signed[joinapi.KubeProxy].Subject.CommonName != "system:kube-proxy" {
 		t.Fatal("kube-proxy identity")
