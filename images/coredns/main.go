@@ -5,8 +5,12 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"slices"
 	"time"
 
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/coremain"
 
 	"github.com/kite-project/kite/pkg/memtrim"
@@ -34,5 +38,44 @@ func main() {
 	// pages, mapped by the fault-around of its package inits).
 	memtrim.SetGCDefault()
 	time.AfterFunc(15*time.Second, func() { memtrim.AfterStartup() })
+	if err := servicesFirst(); err != nil {
+		fmt.Fprintln(os.Stderr, "coredns:", err)
+		os.Exit(1)
+	}
 	coremain.Run()
+}
+
+// servicesFirst makes the kubernetes plugin run before hosts. CoreDNS runs
+// a server block's plugins in the order of dnsserver.Directives, whatever
+// their order in the Corefile, and upstream's list has hosts first: an
+// entry of the NodeHosts file (written from what the nodes report) or of a
+// user's hosts block would then answer before the cluster's Services, and
+// a node could take over kubernetes.default.svc.cluster.local. With
+// kubernetes first, its zones (the cluster domain, and the reverse zones
+// for Service and endpoint addresses) are answered from the API; other
+// names (a node's name such as pi-07.lan) go on to hosts, and so do reverse
+// lookups of addresses it does not know (the Corefile's fallthrough
+// in-addr.arpa ip6.arpa). The Corefile lists them in the same order.
+func servicesFirst() error {
+	order, err := kubernetesBeforeHosts(dnsserver.Directives)
+	if err != nil {
+		return err
+	}
+	return dnsserver.SetDirectives(order)
+}
+
+// kubernetesBeforeHosts returns a copy of directives with kubernetes moved
+// to just before hosts, the others in their order.
+func kubernetesBeforeHosts(directives []string) ([]string, error) {
+	k := slices.Index(directives, "kubernetes")
+	h := slices.Index(directives, "hosts")
+	if k < 0 || h < 0 {
+		return nil, fmt.Errorf("the plugin order has no kubernetes or no hosts: %v", directives)
+	}
+	order := slices.Clone(directives)
+	if k < h {
+		return order, nil
+	}
+	order = slices.Delete(order, k, k+1)
+	return slices.Insert(order, h, "kubernetes"), nil
 }
