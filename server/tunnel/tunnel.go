@@ -3,12 +3,20 @@
 // kubelet (logs, exec, attach, port-forward, node proxy) go through the
 // node's tunnel when it has one, so they work for a node the server cannot
 // dial (NAT, firewall); otherwise they are dialed directly.
+//
+// A node reports its own addresses, and nothing stops it from reporting
+// another node's address, or from being named after one: a kubelet address
+// that more than one node claims is refused, so that a node never receives
+// the sessions (exec, attach, logs, port-forward) meant for another.
 package tunnel
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -24,16 +32,22 @@ import (
 
 // Tunnel serves the tunnels and dials kubelets.
 type Tunnel struct {
-	server *remotedialer.Server
+	server   *remotedialer.Server
+	sessions sessions // server; a fake in tests
+	log      *slog.Logger
 
 	mu    sync.RWMutex
 	nodes corelisters.NodeLister // nil until Start
 }
 
 // New returns a Tunnel that lets in nodes presenting a kubelet client
-// certificate of p's client CA: the session is named after the node.
-func New(p pki.PKI) *Tunnel {
-	t := &Tunnel{}
+// certificate of p's client CA: the session is named after the node. log
+// gets the dials refused (nil: slog's default).
+func New(p pki.PKI, log *slog.Logger) *Tunnel {
+	if log == nil {
+		log = slog.Default()
+	}
+	t := &Tunnel{log: log}
 	t.server = remotedialer.New(func(r *http.Request) (string, bool, error) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			return "", false, nil
@@ -45,7 +59,14 @@ func New(p pki.PKI) *Tunnel {
 		node, ok := strings.CutPrefix(user, "system:node:")
 		return node, ok && node != "", nil
 	}, remotedialer.DefaultErrorWriter)
+	t.sessions = t.server
 	return t
+}
+
+// sessions is what Dial needs of remotedialer.Server.
+type sessions interface {
+	HasSession(node string) bool
+	Dialer(node string) remotedialer.Dialer
 }
 
 func (t *Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) { t.server.ServeHTTP(w, r) }
@@ -62,41 +83,77 @@ func (t *Tunnel) Start(ctx context.Context, factory informers.SharedInformerFact
 
 // Dial connects to addr (a kubelet, host:port as the API server chose it
 // from the Node's addresses) through the tunnel of the node that has that
-// address, or directly when that node has no tunnel.
+// address, or directly when that node has no tunnel or no node has it. An
+// address that more than one node has is not dialed at all.
 func (t *Tunnel) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err == nil {
-		if node := t.nodeOf(host); node != "" && t.server.HasSession(node) {
+		node, err := nodeOf(t.lister(), host)
+		if err != nil {
+			t.log.Warn("kubelet connection refused", "address", addr, "err", err)
+			return nil, err
+		}
+		if node != "" && t.sessions.HasSession(node) {
 			// The node's end lets the server reach only its kubelet, on
 			// loopback; TLS inside still checks the kubelet's certificate
 			// against the address the API server chose.
-			return t.server.Dialer(node)(ctx, "tcp", net.JoinHostPort("127.0.0.1", port))
+			return t.sessions.Dialer(node)(ctx, "tcp", net.JoinHostPort("127.0.0.1", port))
 		}
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
 }
 
-func (t *Tunnel) nodeOf(host string) string {
+func (t *Tunnel) lister() corelisters.NodeLister {
 	t.mu.RLock()
-	nodes := t.nodes
-	t.mu.RUnlock()
+	defer t.mu.RUnlock()
+	return t.nodes
+}
+
+// nodeOf returns the node whose name or InternalIP, ExternalIP or Hostname
+// address is host ("" for none: also before Start, or when the nodes
+// cannot be listed), or an error naming the nodes when there are several.
+// IP addresses compare as IPs (::ffff:10.0.0.2 is 10.0.0.2), names without
+// case.
+func nodeOf(nodes corelisters.NodeLister, host string) (string, error) {
 	if nodes == nil {
-		return ""
+		return "", nil
 	}
 	list, err := nodes.List(labels.Everything())
 	if err != nil {
-		return ""
+		return "", nil
 	}
+	var found []string
 	for _, n := range list {
-		if n.Name == host {
-			return n.Name
-		}
-		for _, a := range n.Status.Addresses {
-			if (a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeExternalIP || a.Type == corev1.NodeHostName) && a.Address == host {
-				return n.Name
-			}
+		if hasAddress(n, host) {
+			found = append(found, n.Name)
 		}
 	}
-	return ""
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	sort.Strings(found)
+	return "", fmt.Errorf("the kubelet address %s belongs to nodes %s: not dialed, as one of them could take the other's sessions (fix the nodes' names or addresses)", host, strings.Join(found, " and "))
+}
+
+func hasAddress(n *corev1.Node, host string) bool {
+	if sameHost(n.Name, host) {
+		return true
+	}
+	for _, a := range n.Status.Addresses {
+		if (a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeExternalIP || a.Type == corev1.NodeHostName) && sameHost(a.Address, host) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameHost(a, b string) bool {
+	if ipA, ipB := net.ParseIP(a), net.ParseIP(b); ipA != nil || ipB != nil {
+		return ipA.Equal(ipB)
+	}
+	return strings.EqualFold(a, b)
 }
