@@ -37,6 +37,7 @@ func newApp() *cli.App {
 			serverCommand(),
 			agentCommand(),
 			tokenCommand(),
+			nodeCommand(),
 			datastoreCommand(),
 			checkConfigCommand(),
 			{

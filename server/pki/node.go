@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kite-project/kite/pkg/joinapi"
@@ -37,13 +38,15 @@ func (p PKI) SignNodeCert(name, nodeName string, ips []net.IP, csrPEM []byte, no
 	caName := ClientCA
 	switch name {
 	case joinapi.KubeletClient:
-		spec = leafSpec{name: name, cn: "system:node:" + nodeName, orgs: []string{"system:nodes"}, usage: clientUsage}
+		spec = leafSpec{name: name, cn: nodeUserPrefix + nodeName, orgs: []string{"system:nodes"}, usage: clientUsage}
 	case joinapi.KubeletServing:
 		caName = KubeletServingCA
 		sans := SANs{DNSNames: []string{nodeName}, IPs: ips}
 		spec = leafSpec{name: name, cn: nodeName, usage: servingUsage, sans: sans}
 	case joinapi.KubeProxy:
-		spec = leafSpec{name: name, cn: "system:kube-proxy", usage: clientUsage}
+		// kube-proxy's user is the same on every node; the unit says which
+		// node holds it, so that a removed node's is refused too.
+		spec = leafSpec{name: name, cn: kubeProxyUser, units: []string{nodeUnitPrefix + nodeName}, usage: clientUsage}
 	default:
 		return nil, fmt.Errorf("no certificate %q for nodes", name)
 	}
@@ -80,4 +83,32 @@ func (p PKI) VerifyClient(cert *x509.Certificate, intermediates []*x509.Certific
 		return "", err
 	}
 	return cert.Subject.CommonName, nil
+}
+
+const (
+	nodeUserPrefix = "system:node:"
+	kubeProxyUser  = "system:kube-proxy"
+	nodeUnitPrefix = "kite-node:"
+)
+
+// NodeOf returns the node a certificate was issued to by SignNodeCert (its
+// kubelet or kube-proxy client certificate), "" for any other. It reads
+// only the subject: callers that grant something must verify the chain.
+func NodeOf(cert *x509.Certificate) string {
+	if node, ok := strings.CutPrefix(cert.Subject.CommonName, nodeUserPrefix); ok {
+		return node
+	}
+	if cert.Subject.CommonName == kubeProxyUser {
+		for _, u := range cert.Subject.OrganizationalUnit {
+			if node, ok := strings.CutPrefix(u, nodeUnitPrefix); ok {
+				return node
+			}
+		}
+	}
+	return ""
+}
+
+// IssuedAt is when kite issued cert (to the second).
+func IssuedAt(cert *x509.Certificate) time.Time {
+	return cert.NotBefore.Add(backdate)
 }

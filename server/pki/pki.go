@@ -52,8 +52,11 @@ const (
 
 const (
 	caValidity   = 10 * 365 * 24 * time.Hour
-	leafValidity = 365 * 24 * time.Hour
+	LeafValidity = 365 * 24 * time.Hour
 	renewBefore  = 90 * 24 * time.Hour
+	// backdate is how far before its issue a leaf certificate is valid
+	// from: a node whose clock is a little behind accepts it.
+	backdate = time.Hour
 )
 
 // SANs are the names the API server's serving certificate must carry.
@@ -78,6 +81,7 @@ type leafSpec struct {
 	ca    string
 	cn    string
 	orgs  []string
+	units []string // not read by Kubernetes; kite marks a node's certificates with it
 	usage x509.ExtKeyUsage
 	sans  SANs
 }
@@ -191,9 +195,9 @@ func sign(spec leafSpec, ca *pair, pub crypto.PublicKey, now time.Time) (*x509.C
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: spec.cn, Organization: spec.orgs},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(leafValidity),
+		Subject:      pkix.Name{CommonName: spec.cn, Organization: spec.orgs, OrganizationalUnit: spec.units},
+		NotBefore:    now.Add(-backdate),
+		NotAfter:     now.Add(LeafValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{spec.usage},
 		DNSNames:     spec.sans.DNSNames,
