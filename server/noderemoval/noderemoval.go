@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -56,7 +57,7 @@ type Registry struct {
 	synced  chan struct{}
 
 	mu     sync.Mutex
-	open   map[string]map[uint64]context.CancelFunc // node → its requests
+	open   map[string]map[uint64]request // node → its requests
 	nextID uint64
 	acted  map[string]time.Time // removals acted on
 }
@@ -65,7 +66,7 @@ func (r *Registry) Name() string { return "node removal" }
 
 func (r *Registry) Prepare(context.Context) error {
 	r.synced = make(chan struct{})
-	r.open = map[string]map[uint64]context.CancelFunc{}
+	r.open = map[string]map[uint64]request{}
 	r.acted = map[string]time.Time{}
 	return nil
 }
@@ -115,7 +116,7 @@ func (r *Registry) Run(ctx context.Context) error {
 		}
 		r.removed.Store(&removed)
 		for node, at := range removed {
-			r.cut(node)
+			r.cut(node, at)
 			r.act(ctx, node, at)
 		}
 	}
@@ -182,15 +183,15 @@ func (r *Registry) Wrap(next http.Handler) http.Handler {
 		if r.Refused(cert) {
 			if r.removed.Load() == nil {
 				w.Header().Set("Retry-After", "1")
-				http.Error(w, "the server is starting", http.StatusServiceUnavailable)
+				writeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the server is starting")
 				return
 			}
-			http.Error(w, fmt.Sprintf("node %s was removed from the cluster; it can join again only with a token, as a new node", node), http.StatusUnauthorized)
+			writeStatus(w, http.StatusUnauthorized, "Unauthorized", fmt.Sprintf("node %s was removed from the cluster; it can join again only with a token, as a new node", node))
 			return
 		}
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
-		id := r.track(node, cancel)
+		id := r.track(node, request{cancel: cancel, issued: pki.IssuedAt(cert)})
 		defer r.untrack(node, id)
 		if req.URL.Path == joinapi.ConnectPath {
 			// The tunnel is a hijacked connection, which outlives the
@@ -201,14 +202,20 @@ func (r *Registry) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-func (r *Registry) track(node string, cancel context.CancelFunc) uint64 {
+// request is an open request of a node.
+type request struct {
+	cancel context.CancelFunc
+	issued time.Time // of the certificate it was made with
+}
+
+func (r *Registry) track(node string, req request) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nextID++
 	if r.open[node] == nil {
-		r.open[node] = map[uint64]context.CancelFunc{}
+		r.open[node] = map[uint64]request{}
 	}
-	r.open[node][r.nextID] = cancel
+	r.open[node][r.nextID] = req
 	return r.nextID
 }
 
@@ -221,17 +228,15 @@ func (r *Registry) untrack(node string, id uint64) {
 	}
 }
 
-// cut ends the requests of node that were made with a certificate now
-// refused. Requests made with a certificate issued after the removal
-// (the node joined again) are tracked under the same name: they end too
-// and are made again by their clients, and then let in.
-func (r *Registry) cut(node string) {
+// cut ends the requests of node made with a certificate issued before
+// its removal at; those of a node that joined again since go on.
+func (r *Registry) cut(node string, at time.Time) {
 	r.mu.Lock()
-	cancels := r.open[node]
-	delete(r.open, node)
-	r.mu.Unlock()
-	for _, cancel := range cancels {
-		cancel()
+	defer r.mu.Unlock()
+	for _, req := range r.open[node] {
+		if !req.issued.After(at) {
+			req.cancel() // untrack, when the handler returns, forgets it
+		}
 	}
 }
 
@@ -309,6 +314,16 @@ func Remove(ctx context.Context, client kubernetes.Interface, node string, now t
 		}
 		return err
 	}
+}
+
+// writeStatus answers as the API server does, so clients show message.
+func writeStatus(w http.ResponseWriter, code int, reason, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(metav1.Status{
+		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status:   metav1.StatusFailure, Message: message, Reason: metav1.StatusReason(reason), Code: int32(code),
+	})
 }
 
 // closeOnCancel closes a hijacked connection when ctx ends.

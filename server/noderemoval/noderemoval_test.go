@@ -99,7 +99,7 @@ func TestRefusedCertificates(t *testing.T) {
 }
 
 // request is one request with cert as its client certificate.
-func request(path string, cert *x509.Certificate) *http.Request {
+func newRequest(path string, cert *x509.Certificate) *http.Request {
 	req := httptest.NewRequest(http.MethodGet, path, nil)
 	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
 	return req
@@ -125,30 +125,44 @@ func TestWrapRefusesRemovedNodesAndEndsTheirRequests(t *testing.T) {
 		h.ServeHTTP(w, req)
 		return w.Code
 	}
-	if code := serve(request("/api/v1/nodes/gone", nodeCert(t, p, joinapi.KubeletClient, "gone", old))); code != http.StatusUnauthorized {
+	if code := serve(newRequest("/api/v1/nodes/gone", nodeCert(t, p, joinapi.KubeletClient, "gone", old))); code != http.StatusUnauthorized {
 		t.Errorf("removed node's request: %d, want 401", code)
 	}
-	if code := serve(request(joinapi.JoinPath, nodeCert(t, p, joinapi.KubeletClient, "gone", old))); code != http.StatusOK {
+	if code := serve(newRequest(joinapi.JoinPath, nodeCert(t, p, joinapi.KubeletClient, "gone", old))); code != http.StatusOK {
 		t.Errorf("removed node's join (with a token, maybe): %d, want it passed on", code)
 	}
-	if code := serve(request("/api/v1/nodes/edge-1", nodeCert(t, p, joinapi.KubeletClient, "edge-1", old))); code != http.StatusOK {
+	if code := serve(newRequest("/api/v1/nodes/edge-1", nodeCert(t, p, joinapi.KubeletClient, "edge-1", old))); code != http.StatusOK {
 		t.Errorf("another node's request: %d", code)
 	}
 
 	// A node's open watch ends when the node is removed.
-	go serve(request("/watch", nodeCert(t, p, joinapi.KubeletClient, "edge-1", old)))
+	go serve(newRequest("/watch", nodeCert(t, p, joinapi.KubeletClient, "edge-1", old)))
 	<-started
 	select {
 	case err := <-ended:
 		t.Fatalf("the watch ended before the removal: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	r.cut("edge-1")
+	removedAt := time.Now()
+	r.cut("edge-1", removedAt)
 	select {
 	case <-ended:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the removed node's watch was not ended")
 	}
+
+	// A node that joined again since its removal keeps its watch.
+	started = make(chan struct{})
+	go serve(newRequest("/watch", nodeCert(t, p, joinapi.KubeletClient, "edge-1", removedAt.Add(2*time.Second))))
+	<-started
+	r.cut("edge-1", removedAt)
+	select {
+	case err := <-ended:
+		t.Fatalf("the watch of a node that joined after its removal ended: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	r.cut("edge-1", removedAt.Add(time.Hour)) // removed once more
+	<-ended
 }
 
 func TestActDeletesOnlyWhatIsOlderThanTheRemoval(t *testing.T) {

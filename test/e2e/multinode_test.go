@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -73,7 +75,7 @@ func TestMultiNode(t *testing.T) {
 		secret := serverToken[strings.LastIndex(serverToken, ":")+1:]
 		for _, c := range []struct{ name, token, want string }{
 			{"malformed", "K10abc::server:x", "not a SHA-256"},
-			{"wrong secret", "K10" + caHash + "::server:wrong", "wrong secret"},
+			{"wrong secret", "K10" + caHash + "::server:wrong", "the server refused the token"},
 			{"wrong CA hash", "K10" + strings.Repeat("ab", 32) + "::server:" + secret, "no secret was sent"},
 		} {
 			dir := filepath.Join(shortTempDir(t), "node")
@@ -173,6 +175,103 @@ func TestMultiNode(t *testing.T) {
 		srv.mustKubectl(t, "delete", "node", name)
 	})
 
+	t.Run("a node's serving certificate is good for its kubelet only", func(t *testing.T) {
+		cert := readCert(t, filepath.Join(dirs["agent1"], "agent", "tls", "kubelet-serving.crt"))
+		serverCA := certPool(t, filepath.Join(dirs["server"], "server", "tls", "server-ca.crt"))
+		kubeletCA := certPool(t, filepath.Join(dirs["server"], "server", "tls", "kubelet-serving-ca.crt"))
+		// Every name a client reaches the API server by: none passes.
+		for _, name := range []string{"127.0.0.1", "localhost", "10.43.0.1", "kubernetes.default.svc", ml.ips["server"], ml.ips["agent1"], "agent1"} {
+			if _, err := cert.Verify(x509.VerifyOptions{Roots: serverCA, DNSName: name}); err == nil {
+				t.Errorf("agent1's kubelet serving certificate passes as the API server at %s", name)
+			}
+		}
+		for _, name := range []string{"agent1", ml.ips["agent1"]} {
+			if _, err := cert.Verify(x509.VerifyOptions{Roots: kubeletCA, DNSName: name}); err != nil {
+				t.Errorf("agent1's kubelet serving certificate for %s: %v", name, err)
+			}
+		}
+		if len(cert.DNSNames) != 1 || len(cert.IPAddresses) != 1 {
+			t.Errorf("agent1's kubelet serving certificate names %v %v; want only agent1 and its IP", cert.DNSNames, cert.IPAddresses)
+		}
+	})
+
+	t.Run("a join asking for a reserved name or address is refused", func(t *testing.T) {
+		for _, c := range []struct{ flag, value, want string }{
+			{"--node-name", "kubernetes.default.svc.cluster.local", "reserved"},
+			{"--node-name", "198.18.1.99", "is an IP address"},
+			{"--node-ip", "10.43.0.1", "service CIDR"},
+			{"--node-ip", ml.ips["server"], "address of the API server"},
+		} {
+			dir := filepath.Join(shortTempDir(t), "node")
+			args := []string{"agent", "--server", url, "--token", serverToken, "--data-dir", dir, "--node-name", "agent3", "--lb-server-port", "7444", c.flag, c.value}
+			code, out := runKiteIn(t, on("agent2"), args...)
+			assertFailed(t, code, out, c.want)
+			assertAbsent(t, dir)
+		}
+	})
+
+	t.Run("kite node remove locks a node out", func(t *testing.T) {
+		// A node on the router's namespace, joined with a bootstrap token
+		// that is deleted before the removal: a node that joined before
+		// may join again with its certificate alone, until it is removed.
+		dir := shortTempDir(t)
+		cg := fmt.Sprintf("/kite-e2e-%d-doomed", os.Getpid())
+		t.Cleanup(func() {
+			if out, err := exec.Command("nsenter", "--net=/run/netns/"+ml.router, filepath.Join(repoRoot, "scripts", "killall"), dir).CombinedOutput(); err != nil {
+				t.Errorf("killall: %v: %s", err, out)
+			}
+			removeCgroupRoot(cg)
+		})
+		inRouter := func(name string, args ...string) *exec.Cmd {
+			return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ml.router, "--", name}, args...)...)
+		}
+		out, err := srv.kite("token", "create", "--ttl", "1h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := strings.TrimSpace(out)
+		args := func(token string) []string {
+			return []string{"agent", "--server", url, "--token", token, "--data-dir", dir, "--node-name", "doomed",
+				"--node-ip", multiLabRouterIP, "--lb-server-port", "7445", "--kubelet-arg", "cgroup-root=" + cg}
+		}
+		a := startKite(t, inRouter, "node is Ready", dir, kubeconfig, args(tok)...)
+		a.waitReady()
+		if _, err := srv.kite("token", "delete", strings.Split(strings.Split(tok, "::")[1], ".")[0]); err != nil {
+			t.Fatal(err)
+		}
+		out, err = srv.kite("node", "remove", "doomed")
+		if err != nil || !strings.Contains(out, "node doomed removed") {
+			t.Fatalf("kite node remove: %v\n%s", err, out)
+		}
+		// Its kubelet's certificate is refused by the API server, and its
+		// Node does not come back (the kubelet keeps trying).
+		nodeKubeconfig := filepath.Join(dir, "agent", "etc", "kubelet.kubeconfig")
+		for i := 0; i < 6; i++ {
+			if out, err := inRouter(kiteBin, "kubectl", "--kubeconfig", nodeKubeconfig, "get", "--raw", "/api/v1/nodes/doomed").CombinedOutput(); err == nil || !strings.Contains(string(out), "Unauthorized") {
+				t.Fatalf("the removed node's kubelet credentials: %v %s", err, out)
+			}
+			if out, err := srv.kubectl("get", "node", "doomed", "-o", "name"); err == nil {
+				t.Fatalf("the removed node came back: %s", out)
+			}
+			time.Sleep(2 * time.Second)
+		}
+		if code := a.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("kite agent exited %d", code)
+		}
+		// Its certificate no longer lets it join: with the deleted token it
+		// is refused...
+		code, out := runKiteIn(t, inRouter, args(tok)...)
+		assertFailed(t, code, out, "refused")
+		// ...with a valid token it joins, as a new node.
+		a = startKite(t, inRouter, "node is Ready", dir, kubeconfig, args(serverToken)...)
+		a.waitReady()
+		waitNodesReady(t, srv, "doomed")
+		if code := a.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("kite agent exited %d", code)
+		}
+		srv.mustKubectl(t, "delete", "node", "doomed")
+	})
+
 	t.Run("a deleted bootstrap token is refused", func(t *testing.T) {
 		id := strings.Split(strings.Split(bootstrap, "::")[1], ".")[0]
 		if out, err := srv.kite("token", "list"); err != nil || !strings.Contains(out, id) {
@@ -186,7 +285,7 @@ func TestMultiNode(t *testing.T) {
 		}
 		dir := filepath.Join(shortTempDir(t), "node")
 		code, out := runKiteIn(t, on("agent2"), "agent", "--server", url, "--token", bootstrap, "--data-dir", dir, "--node-name", "agent3", "--lb-server-port", "7444")
-		assertFailed(t, code, out, "does not exist")
+		assertFailed(t, code, out, "the server refused the token")
 		assertAbsent(t, dir)
 	})
 
@@ -394,4 +493,34 @@ func assertAbsent(t *testing.T, path string) {
 		entries, _ := os.ReadDir(path)
 		t.Errorf("%s was written (%v entries) by a command that failed", path, len(entries))
 	}
+}
+
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func certPool(t *testing.T, path string) *x509.CertPool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		t.Fatalf("%s: no certificate", path)
+	}
+	return pool
 }
