@@ -33,8 +33,9 @@ type Cleaner struct {
 	Dir        string // <data-dir>/storage
 	Log        *slog.Logger
 
-	client  kubernetes.Interface
-	volumes corelisters.PersistentVolumeLister
+	client    kubernetes.Interface
+	volumes   corelisters.PersistentVolumeLister
+	forbidden map[string]bool // volumes whose deletion was refused, told once
 }
 
 func (c *Cleaner) Name() string { return "local storage" }
@@ -85,6 +86,11 @@ func (c *Cleaner) clean(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	for name := range c.forbidden {
+		if _, err := c.volumes.Get(name); apierrors.IsNotFound(err) {
+			delete(c.forbidden, name)
+		}
+	}
 	for _, pv := range pvs {
 		if !c.mine(pv) || pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
 			continue
@@ -94,10 +100,25 @@ func (c *Cleaner) clean(ctx context.Context) {
 			continue
 		}
 		err := c.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+		if apierrors.IsForbidden(err) {
+			// A node may delete only the volumes its role names (the server
+			// keeps ClusterRole kite:node-volumes:<node>, see
+			// server/localstorage): told once a volume, retried meanwhile.
+			if !c.forbidden[pv.Name] {
+				c.Log.Error("forbidden to delete a released local volume of this node: a node may delete only the volumes its ClusterRole names; retrying",
+					"volume", pv.Name, "role", "kite:node-volumes:"+c.NodeName, "err", err)
+				if c.forbidden == nil {
+					c.forbidden = map[string]bool{}
+				}
+				c.forbidden[pv.Name] = true
+			}
+			continue
+		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			c.Log.Warn("cannot delete a released local volume", "volume", pv.Name, "err", err)
 			continue
 		}
+		delete(c.forbidden, pv.Name)
 		c.Log.Info("released local volume removed", "volume", pv.Name, "path", pv.Spec.HostPath.Path)
 	}
 }
@@ -111,16 +132,16 @@ func (c *Cleaner) mine(pv *corev1.PersistentVolume) bool {
 	if filepath.Dir(filepath.Clean(pv.Spec.HostPath.Path)) != filepath.Clean(c.Dir) {
 		return false
 	}
+	// Pinned to this node alone, as the server pins the volumes it
+	// provisions, and as it requires to let the node delete the volume.
 	na := pv.Spec.NodeAffinity
-	if na == nil || na.Required == nil {
+	if na == nil || na.Required == nil || len(na.Required.NodeSelectorTerms) != 1 {
 		return false
 	}
-	for _, term := range na.Required.NodeSelectorTerms {
-		for _, e := range term.MatchExpressions {
-			if e.Key == corev1.LabelHostname && len(e.Values) == 1 && e.Values[0] == c.NodeName {
-				return true
-			}
-		}
+	term := na.Required.NodeSelectorTerms[0]
+	if len(term.MatchExpressions) != 1 || len(term.MatchFields) != 0 {
+		return false
 	}
-	return false
+	e := term.MatchExpressions[0]
+	return e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) == 1 && e.Values[0] == c.NodeName
 }

@@ -77,8 +77,10 @@ func (s *Setup) ensureRBAC(ctx context.Context) error {
 	role := &rbacv1.ClusterRole{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-		// agent/localstorage removes the node's released local volumes.
-		{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "delete"}},
+		// agent/localstorage watches for the node's released local volumes;
+		// it may delete only its own, each by name, through the ClusterRole
+		// server/localstorage keeps for the node (never delete here: issue 20).
+		{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch"}},
 	}}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: meta,

@@ -4,7 +4,8 @@
 // node (WaitForFirstConsumer), it creates a hostPath PersistentVolume in
 // that node's storage folder, bound to the claim and pinned to the node.
 // The node's agent (agent/localstorage) announces the folder and removes
-// it, with the volume, once the claim is deleted.
+// it, with the volume, once the claim is deleted; the controller lets each
+// node delete its own local volumes and no other (roles.go).
 package localstorage
 
 import (
@@ -38,7 +39,9 @@ type Controller struct {
 	claims  corelisters.PersistentVolumeClaimLister
 	nodes   corelisters.NodeLister
 	classes storagelisters.StorageClassLister
+	volumes corelisters.PersistentVolumeLister
 	changed trigger.Trigger
+	granted map[string][]string // node: the volumes its role names; nil: not read yet
 }
 
 func (c *Controller) Name() string { return "local storage" }
@@ -50,6 +53,11 @@ func (c *Controller) Prepare(context.Context) error {
 		return err
 	}
 	c.claims = pvc.Lister()
+	pv := c.Informers.Core().V1().PersistentVolumes()
+	if _, err := pv.Informer().AddEventHandler(c.changed.On()); err != nil {
+		return err
+	}
+	c.volumes = pv.Lister()
 	c.nodes = c.Informers.Core().V1().Nodes().Lister()
 	c.classes = c.Informers.Storage().V1().StorageClasses().Lister()
 	return nil
@@ -60,6 +68,9 @@ func (c *Controller) Ready(context.Context) error { return nil }
 func (c *Controller) Run(ctx context.Context) error {
 	c.Informers.Start(ctx.Done())
 	c.Informers.WaitForCacheSync(ctx.Done())
+	if ctx.Err() != nil {
+		return nil // an unsynced list of volumes would revoke the nodes' roles
+	}
 	for {
 		c.sync(ctx)
 		select {
@@ -72,6 +83,14 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 func (c *Controller) sync(ctx context.Context) {
+	c.provision(ctx)
+	if pvs, err := c.volumes.List(labels.Everything()); err == nil {
+		c.grant(ctx, pvs)
+	}
+}
+
+// provision creates the volumes of the claims waiting for one.
+func (c *Controller) provision(ctx context.Context) {
 	claims, err := c.claims.List(labels.Everything())
 	if err != nil {
 		return
