@@ -22,6 +22,7 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kite-project/kite/agent"
@@ -128,6 +129,17 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	// One set of informers for kite's own controllers in this process.
 	shared := informers.NewSharedInformerFactory(admin, 10*time.Minute)
 	tun := tunnel.New(p)
+	// The join path has a client of its own: a flood of join attempts
+	// must not spend the rate limit of the controllers above, nor theirs
+	// delay a real join. Its bootstrap tokens come from a watch (the
+	// cache is a component, below), never from a request per join.
+	joinConfig := rest.CopyConfig(adminConfig)
+	joinConfig.QPS, joinConfig.Burst = 20, 40
+	joinClient, err := kubernetes.NewForConfig(joinConfig)
+	if err != nil {
+		return err
+	}
+	tokenCache := &join.TokenCache{Client: joinClient}
 	joinHandler := &join.Handler{
 		PKI: p,
 		Config: joinapi.Config{
@@ -141,7 +153,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Rules:        nodeRules(cfg, sans),
 		ServerSecret: serverToken.Password,
 		AgentSecret:  agentSecret,
-		Client:       admin,
+		Client:       joinClient,
+		Tokens:       tokenCache,
 		Tunnel:       tun,
 		Log:          log,
 	}
@@ -185,6 +198,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		},
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
+		tokenCache,
 		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
 		// Before the manifests: HelmChart files apply once its kinds exist.
 		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: cfg.AdminKubeconfig(),

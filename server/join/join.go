@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,25 +30,53 @@ import (
 	"github.com/kite-project/kite/pkg/joinapi"
 	"github.com/kite-project/kite/pkg/token"
 	"github.com/kite-project/kite/server/pki"
+	"github.com/kite-project/kite/server/tokens"
 )
 
 // Handler serves the join endpoints.
+//
+// A join attempt is checked, in this order, before anything costs more than
+// a map lookup (the policy is in limit.go): its source address's budget of
+// attempts, the cap on attempts not yet authenticated, then its token (a
+// bootstrap token from Tokens, in memory) or the node's client certificate.
+// Only then is its body read, and only an authenticated join makes API
+// requests, through Client, the join path's own.
 type Handler struct {
 	PKI    pki.PKI
 	Config joinapi.Config
 	// ServerSecret and AgentSecret are the secrets of the server token and
 	// of the agent token (empty: no agent token).
 	ServerSecret, AgentSecret string
-	// Client reaches the API server as an administrator: bootstrap tokens
-	// and node passwords are Secrets.
+	// Client reaches the API server as an administrator, for node
+	// passwords (Secrets). It is the join path's own, with its own rate
+	// limit: joins never wait on, nor delay, the server's other
+	// controllers.
 	Client kubernetes.Interface
+	// Tokens finds bootstrap tokens (a TokenCache; nil: bootstrap tokens
+	// are answered as while the server starts).
+	Tokens BootstrapTokens
 	// Rules say which names and addresses a node may have.
 	Rules NodeRules
+	// Removed, if set, says whether a certificate is a removed node's
+	// (server/noderemoval): such a node is not let in by its certificate.
+	Removed func(*x509.Certificate) bool
 	// Tunnel serves joinapi.ConnectPath (nil: not served).
 	Tunnel http.Handler
 	Log    *slog.Logger
+	// MaxUnauthenticated caps the join attempts being authenticated at
+	// once (0: defaultMaxUnauthenticated).
+	MaxUnauthenticated int
 
 	limiter failures
+	gate    gate
+	shed    sampler
+}
+
+// BootstrapTokens finds the Secret of a bootstrap token by its ID.
+type BootstrapTokens interface {
+	// Bootstrap returns the Secret of token id, nil if there is none, or
+	// errStarting while the tokens are not known yet.
+	Bootstrap(id string) (*corev1.Secret, error)
 }
 
 // Wrap serves the join paths and hands every other request to next.
@@ -69,57 +98,140 @@ func (h *Handler) Wrap(next http.Handler) http.Handler {
 func (h *Handler) caCerts(w http.ResponseWriter) {
 	ca, err := os.ReadFile(h.PKI.Cert(pki.ServerCA))
 	if err != nil {
-		h.fail(w, http.StatusInternalServerError, "the server cannot read its CA certificate")
+		h.Log.Error("cannot serve the CA certificate", "err", err)
+		h.fail(w, http.StatusInternalServerError, internalError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Write(ca)
 }
 
+// What a client is told. Every bad token gets the same answer, so that
+// nobody learns which bootstrap token IDs exist nor what was wrong; the
+// server's log has the reason, with the source address.
+const (
+	badToken      = "the server refused the token; copy the token from the server's <data-dir>/server/token or make one with 'kite token create'"
+	internalError = "the server could not complete the join; see its log"
+	starting      = "the server is starting; retry in a moment"
+	busy          = "the server is busy with other join attempts; retry in a moment"
+)
+
+// errStarting: bootstrap tokens cannot be checked yet (their cache has not
+// synced). The agent retries a 503.
+var errStarting = errors.New("bootstrap tokens are not loaded yet")
+
 // refusal is a join refused for a reason the node's operator must fix.
+// reason, if set, is logged instead of msg, which the client gets.
 type refusal struct {
 	status int
 	msg    string
+	reason string
 }
 
-func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Error() string {
+	if r.reason != "" {
+		return r.reason
+	}
+	return r.msg
+}
 
 func refuse(status int, format string, a ...any) error {
 	return &refusal{status: status, msg: fmt.Sprintf(format, a...)}
 }
 
+// refuseToken refuses a bad token with the one answer for every bad token.
+func refuseToken(format string, a ...any) error {
+	return &refusal{status: http.StatusUnauthorized, msg: badToken, reason: fmt.Sprintf(format, a...)}
+}
+
 func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
-	source := sourceIP(r)
-	if wait := h.limiter.blocked(source, time.Now()); wait > 0 {
-		h.Log.Warn("join refused: too many failures from this address", "source", r.RemoteAddr)
+	source := sourceKey(r)
+	attempt, wait := h.limiter.begin(source, time.Now())
+	if attempt == nil {
+		h.Log.Debug("join refused: too many attempts from this address", "source", r.RemoteAddr, "wait", wait)
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		h.fail(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed join attempts from %s; wait %s and check the token", source, wait.Round(time.Second)))
 		return
 	}
+	result := neutral
+	defer func() {
+		if blocked := h.limiter.end(source, attempt, result, time.Now()); blocked > 0 {
+			h.Log.Warn("join attempts from this address are refused for a while: too many failures", "source", source, "wait", blocked)
+		}
+	}()
+
+	if !h.gate.enter(h.maxUnauthenticated()) {
+		if n := h.shed.add(time.Now()); n > 0 {
+			h.Log.Warn("join attempts shed: too many at once", "max", h.maxUnauthenticated(), "shed", n, "source", r.RemoteAddr)
+		}
+		w.Header().Set("Retry-After", "1")
+		h.fail(w, http.StatusTooManyRequests, busy)
+		return
+	}
+	certNode := h.certNode(r)
+	tokenErr := h.checkToken(r)
+	h.gate.leave()
+	if tokenErr != nil && certNode == "" {
+		result = h.refused(w, r, "", tokenErr)
+		return
+	}
+
+	// Authenticated: by the token, or by the certificate if the request
+	// is for the certificate's node.
 	var req joinapi.Request
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
 		h.fail(w, http.StatusBadRequest, "the join request is not valid JSON: "+err.Error())
 		return
 	}
-	resp, err := h.answer(r, &req)
-	if err != nil {
+	if tokenErr != nil && req.NodeName != certNode {
 		var rf *refusal
-		if !errors.As(err, &rf) {
-			h.Log.Error("join failed", "node", req.NodeName, "source", r.RemoteAddr, "err", err)
-			h.fail(w, http.StatusInternalServerError, "the server could not complete the join: "+err.Error())
-			return
+		if errors.As(tokenErr, &rf) {
+			tokenErr = refuseToken("a client certificate of node %s for a join as %q, and %s", certNode, req.NodeName, rf.reason)
 		}
-		if rf.status == http.StatusUnauthorized || rf.status == http.StatusForbidden {
-			h.limiter.fail(source, time.Now())
-		}
-		h.Log.Warn("join refused", "node", req.NodeName, "source", r.RemoteAddr, "reason", rf.msg)
-		h.fail(w, rf.status, rf.msg)
+		result = h.refused(w, r, req.NodeName, tokenErr)
 		return
 	}
-	h.limiter.forget(source)
+	resp, err := h.answer(r, &req)
+	if err != nil {
+		result = h.refused(w, r, req.NodeName, err)
+		return
+	}
+	result = succeeded
 	h.Log.Info("node joined", "node", req.NodeName, "source", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// refused answers a join that did not succeed: a refusal as it says; the
+// server starting with 503; anything else, the server's own trouble, with
+// a fixed 500 and the details in the log only. It returns what the attempt
+// counts as for its source's limit.
+func (h *Handler) refused(w http.ResponseWriter, r *http.Request, node string, err error) outcome {
+	var rf *refusal
+	switch {
+	case errors.Is(err, errStarting):
+		h.Log.Info("join deferred: the server is starting", "node", node, "source", r.RemoteAddr)
+		w.Header().Set("Retry-After", "2")
+		h.fail(w, http.StatusServiceUnavailable, starting)
+		return neutral
+	case !errors.As(err, &rf):
+		h.Log.Error("join failed", "node", node, "source", r.RemoteAddr, "err", err)
+		h.fail(w, http.StatusInternalServerError, internalError)
+		return neutral
+	}
+	h.Log.Warn("join refused", "node", node, "source", r.RemoteAddr, "status", rf.status, "reason", rf.Error())
+	h.fail(w, rf.status, rf.msg)
+	if rf.status == http.StatusUnauthorized || rf.status == http.StatusForbidden {
+		return failed
+	}
+	return neutral
+}
+
+func (h *Handler) maxUnauthenticated() int {
+	if h.MaxUnauthenticated > 0 {
+		return h.MaxUnauthenticated
+	}
+	return defaultMaxUnauthenticated
 }
 
 func (h *Handler) answer(r *http.Request, req *joinapi.Request) (*joinapi.Response, error) {
@@ -139,19 +251,16 @@ func (h *Handler) answer(r *http.Request, req *joinapi.Request) (*joinapi.Respon
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	if err := h.authenticate(ctx, r, req.NodeName); err != nil {
-		return nil, err
-	}
 	if err := h.checkNodePassword(ctx, req.NodeName, req.NodePassword); err != nil {
 		return nil, err
 	}
 	serverCA, err := os.ReadFile(h.PKI.Cert(pki.ServerCA))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the server CA: %w", err)
 	}
 	clientCA, err := os.ReadFile(h.PKI.Cert(pki.ClientCA))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the client CA: %w", err)
 	}
 	resp := &joinapi.Response{Certificates: map[string]string{}, ServerCA: string(serverCA), ClientCA: string(clientCA), Config: h.Config}
 	for _, name := range []string{joinapi.KubeletClient, joinapi.KubeletServing, joinapi.KubeProxy} {
@@ -168,61 +277,94 @@ func (h *Handler) answer(r *http.Request, req *joinapi.Request) (*joinapi.Respon
 	return resp, nil
 }
 
-// authenticate accepts the node's own kubelet client certificate (a node
-// that joined before: its token may have been deleted since), the server
-// token, the agent token, or a bootstrap token that is neither expired nor
-// deleted.
-func (h *Handler) authenticate(ctx context.Context, r *http.Request, node string) error {
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		user, err := h.PKI.VerifyClient(r.TLS.PeerCertificates[0], r.TLS.PeerCertificates[1:], time.Now())
-		if err == nil && user == "system:node:"+node {
-			return nil
-		}
+// certNode returns the node whose kubelet client certificate the request
+// carries ("" if none, or not one of this cluster's): a node that joined
+// before may join again under its own name, even once its (bootstrap)
+// token is deleted or expired.
+func (h *Handler) certNode(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
 	}
+	if h.Removed != nil && h.Removed(r.TLS.PeerCertificates[0]) {
+		return "" // a removed node joins again only with a token
+	}
+	user, err := h.PKI.VerifyClient(r.TLS.PeerCertificates[0], r.TLS.PeerCertificates[1:], time.Now())
+	if node, ok := strings.CutPrefix(user, "system:node:"); err == nil && ok {
+		return node
+	}
+	return ""
+}
+
+// maxCredentials bounds what is parsed of the Authorization header (a
+// bootstrap token is 23 bytes; a server secret of the user's choice is
+// rarely over 100).
+const maxCredentials = 1024
+
+// checkToken checks the request's bearer token without any API request:
+// the server token, the agent token, or a bootstrap token that is neither
+// expired nor deleted. It returns nil, errStarting, an internal error, or
+// a refusal with the one answer for every bad token.
+func (h *Handler) checkToken(r *http.Request) error {
 	creds, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return refuse(http.StatusUnauthorized, "no token given; pass --token (the server's token file, or one from 'kite token create')")
+		return refuseToken("no bearer token")
+	}
+	if len(creds) > maxCredentials {
+		return refuseToken("a token of %d bytes", len(creds))
 	}
 	tok, err := token.Parse(creds)
 	if err != nil {
-		return refuse(http.StatusUnauthorized, "the token is malformed: %v", err)
+		return refuseToken("malformed token: %v", err)
 	}
 	if id, secret, ok := tok.Bootstrap(); ok {
-		return h.checkBootstrap(ctx, id, secret)
+		return h.checkBootstrap(id, secret, time.Now())
 	}
-	want := h.ServerSecret
+	want, which := h.ServerSecret, "server"
 	if tok.User == token.AgentUser {
-		want = h.AgentSecret
+		want, which = h.AgentSecret, "agent"
 	}
-	if want == "" || subtle.ConstantTimeCompare([]byte(tok.Password), []byte(want)) != 1 {
-		return refuse(http.StatusUnauthorized, "the server refused the token: wrong secret; copy the token from the server's <data-dir>/server/token (or agent-token)")
+	if want == "" {
+		return refuseToken("an agent token, but this server has none")
+	}
+	if !sameSecret([]byte(tok.Password), []byte(want)) {
+		return refuseToken("wrong secret for the %s token", which)
 	}
 	return nil
 }
 
 // checkBootstrap checks a bootstrap token against its Secret, as the API
-// server's own bootstrap authenticator would.
-func (h *Handler) checkBootstrap(ctx context.Context, id, secret string) error {
-	s, err := h.Client.CoreV1().Secrets("kube-system").Get(ctx, "bootstrap-token-"+id, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return refuse(http.StatusUnauthorized, "the server refused the token: bootstrap token %s does not exist (deleted or expired); make a new one with 'kite token create'", id)
+// server's own bootstrap authenticator would: a lookup in memory, then a
+// constant-time comparison.
+func (h *Handler) checkBootstrap(id, secret string, now time.Time) error {
+	if h.Tokens == nil {
+		return errStarting
 	}
+	s, err := h.Tokens.Bootstrap(id)
 	if err != nil {
 		return err
 	}
-	if s.Type != corev1.SecretTypeBootstrapToken || subtle.ConstantTimeCompare(s.Data["token-secret"], []byte(secret)) != 1 {
-		return refuse(http.StatusUnauthorized, "the server refused the token: wrong secret for bootstrap token %s", id)
+	if s == nil {
+		return refuseToken("bootstrap token %s does not exist (deleted or expired)", id)
 	}
-	if string(s.Data["usage-bootstrap-authentication"]) != "true" {
-		return refuse(http.StatusUnauthorized, "the server refused the token: bootstrap token %s may not be used to join", id)
+	if s.Type != tokens.SecretType || string(s.Data[tokens.KeyID]) != id || !sameSecret(s.Data[tokens.KeySecret], []byte(secret)) {
+		return refuseToken("wrong secret for bootstrap token %s", id)
 	}
-	if exp := string(s.Data["expiration"]); exp != "" {
+	if string(s.Data[tokens.KeyUsageAuthentication]) != "true" {
+		return refuseToken("bootstrap token %s may not be used to join (%s is not \"true\")", id, tokens.KeyUsageAuthentication)
+	}
+	if exp := string(s.Data[tokens.KeyExpiration]); exp != "" {
 		t, err := time.Parse(time.RFC3339, exp)
-		if err != nil || time.Now().After(t) {
-			return refuse(http.StatusUnauthorized, "the server refused the token: bootstrap token %s expired at %s; make a new one with 'kite token create'", id, exp)
+		if err != nil || now.After(t) {
+			return refuseToken("bootstrap token %s expired at %s", id, exp)
 		}
 	}
 	return nil
+}
+
+// sameSecret compares two secrets in constant time, their lengths too.
+func sameSecret(a, b []byte) bool {
+	x, y := sha256.Sum256(a), sha256.Sum256(b)
+	return subtle.ConstantTimeCompare(x[:], y[:]) == 1
 }
 
 // PasswordSecretName is the kube-system Secret that keeps node's password
@@ -271,4 +413,15 @@ func sourceIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// sourceKey is what the limiter counts attempts by: the client's IPv4
+// address, or its IPv6 /64 (one host easily has a whole /64).
+func sourceKey(r *http.Request) string {
+	host := sourceIP(r)
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
+	}
+	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }

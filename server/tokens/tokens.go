@@ -21,7 +21,31 @@ import (
 	"github.com/kite-project/kite/pkg/token"
 )
 
-const namespace = "kube-system"
+// The bootstrap-token Secret, in the upstream format (the API server's
+// bootstrap authenticator and the controller-manager's tokencleaner read
+// it too): what Create writes is what the join endpoint (server/join)
+// reads, through these names only.
+const (
+	Namespace    = "kube-system"
+	SecretPrefix = "bootstrap-token-" // + the token's ID
+	SecretType   = corev1.SecretTypeBootstrapToken
+
+	KeyID                  = "token-id"
+	KeySecret              = "token-secret"
+	KeyExpiration          = "expiration" // RFC 3339; absent: never
+	KeyDescription         = "description"
+	KeyUsageAuthentication = "usage-bootstrap-authentication" // "true": may join
+	KeyUsageSigning        = "usage-bootstrap-signing"
+	KeyExtraGroups         = "auth-extra-groups"
+)
+
+// SecretName is the name of the Secret of bootstrap token id.
+func SecretName(id string) string { return SecretPrefix + id }
+
+// TypeSelector is the field selector of the bootstrap-token Secrets.
+func TypeSelector() string {
+	return fields.OneTermEqualSelector("type", string(SecretType)).String()
+}
 
 // Token is a bootstrap token as listed.
 type Token struct {
@@ -39,21 +63,21 @@ func Create(ctx context.Context, c kubernetes.Interface, caPEM []byte, ttl time.
 	}
 	id, secret, _ := strings.Cut(raw, ".")
 	data := map[string][]byte{
-		"token-id":                       []byte(id),
-		"token-secret":                   []byte(secret),
-		"usage-bootstrap-authentication": []byte("true"),
-		"usage-bootstrap-signing":        []byte("true"),
-		"auth-extra-groups":              []byte("system:bootstrappers:kite:default-node-token"),
+		KeyID:                  []byte(id),
+		KeySecret:              []byte(secret),
+		KeyUsageAuthentication: []byte("true"),
+		KeyUsageSigning:        []byte("true"),
+		KeyExtraGroups:         []byte("system:bootstrappers:kite:default-node-token"),
 	}
 	if description != "" {
-		data["description"] = []byte(description)
+		data[KeyDescription] = []byte(description)
 	}
 	if ttl > 0 {
-		data["expiration"] = []byte(now.Add(ttl).UTC().Format(time.RFC3339))
+		data[KeyExpiration] = []byte(now.Add(ttl).UTC().Format(time.RFC3339))
 	}
-	_, err = c.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id},
-		Type:       corev1.SecretTypeBootstrapToken,
+	_, err = c.CoreV1().Secrets(Namespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: SecretName(id)},
+		Type:       SecretType,
 		Data:       data,
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -64,16 +88,14 @@ func Create(ctx context.Context, c kubernetes.Interface, caPEM []byte, ttl time.
 
 // List returns the bootstrap tokens, by ID.
 func List(ctx context.Context, c kubernetes.Interface) ([]Token, error) {
-	list, err := c.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("type", string(corev1.SecretTypeBootstrapToken)).String(),
-	})
+	list, err := c.CoreV1().Secrets(Namespace).List(ctx, metav1.ListOptions{FieldSelector: TypeSelector()})
 	if err != nil {
 		return nil, err
 	}
 	var out []Token
 	for _, s := range list.Items {
-		t := Token{ID: string(s.Data["token-id"]), Description: string(s.Data["description"])}
-		if exp := string(s.Data["expiration"]); exp != "" {
+		t := Token{ID: string(s.Data[KeyID]), Description: string(s.Data[KeyDescription])}
+		if exp := string(s.Data[KeyExpiration]); exp != "" {
 			t.Expires, _ = time.Parse(time.RFC3339, exp)
 		}
 		out = append(out, t)
@@ -93,7 +115,7 @@ func Delete(ctx context.Context, c kubernetes.Interface, idOrToken string) error
 	if len(id) != 6 {
 		return fmt.Errorf("%q is not a bootstrap token ID (6 characters, see 'kite token list')", idOrToken)
 	}
-	err := c.CoreV1().Secrets(namespace).Delete(ctx, "bootstrap-token-"+id, metav1.DeleteOptions{})
+	err := c.CoreV1().Secrets(Namespace).Delete(ctx, SecretName(id), metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("no bootstrap token %s; see 'kite token list'", id)
 	}
