@@ -39,7 +39,9 @@ spec:
 // TestLocalStorage: the default StorageClass local-path gives a claim a
 // folder under <data-dir>/storage on the pod's node once the pod is
 // scheduled; what one pod writes, the next reads; deleting the claim
-// removes the folder; --disable local-storage removes the StorageClass.
+// removes the folder; a node's credentials may delete its own local
+// volumes and no other node's; --disable local-storage removes the
+// StorageClass.
 func TestLocalStorage(t *testing.T) {
 	dataDir := withBusybox(t, t.TempDir())
 	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
@@ -71,6 +73,7 @@ func TestLocalStorage(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(path, "file")); err != nil || string(data) != "kept\n" {
 		t.Fatalf("the written file on the node: %q %v", data, err)
 	}
+	t.Run("a node deletes only its own volumes", func(t *testing.T) { nodeDeletesOnlyItsVolumes(t, srv, dataDir) })
 	srv.mustKubectl(t, "delete", "pod", "writer")
 	apply(t, srv, fmt.Sprintf(storagePod, "reader", "cat /data/file"))
 	eventually(t, 2*time.Minute, "the reader done", phase("reader"))
@@ -104,4 +107,79 @@ func TestLocalStorage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "server", "manifests", "local-storage.yaml")); !os.IsNotExist(err) {
 		t.Fatal("the disabled add-on's manifest is still in the manifests folder")
 	}
+}
+
+// otherNodesVolume is a local-path volume as the server provisions them,
+// pinned to a node that is not the test's.
+const otherNodesVolume = `apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: e2e-other-node
+  annotations: {pv.kubernetes.io/provisioned-by: rancher.io/local-path}
+spec:
+  capacity: {storage: 64Mi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: local-path
+  hostPath: {path: /var/lib/kite/storage/e2e-other-node, type: DirectoryOrCreate}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [other-node]}]
+`
+
+// nodeDeletesOnlyItsVolumes: with the node's own credentials (the
+// kubelet's kubeconfig), the authorizer lets the node delete its own local
+// volume (the one of claim data) and not another node's (issue 20).
+func nodeDeletesOnlyItsVolumes(t *testing.T, srv *server, dataDir string) {
+	asNode := func(args ...string) (string, error) {
+		return srv.kubectl(append([]string{"--kubeconfig", filepath.Join(dataDir, "agent", "etc", "kubelet.kubeconfig")}, args...)...)
+	}
+	canI := func(want string, args ...string) func() error {
+		return func() error {
+			out, err := asNode(append([]string{"auth", "can-i"}, args...)...)
+			if got := strings.TrimSpace(out); got != want {
+				return fmt.Errorf("can-i %v: %q, want %q (%v)", args, got, want, err)
+			}
+			return nil
+		}
+	}
+	own := srv.mustKubectl(t, "get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}")
+	eventually(t, time.Minute, "the node may delete its own volume", canI("yes", "delete", "persistentvolume/"+own))
+	if err := canI("no", "delete", "persistentvolumes")(); err != nil {
+		t.Errorf("any volume: %v", err)
+	}
+
+	t.Cleanup(func() { srv.kubectl("delete", "pv", "e2e-other-node", "--ignore-not-found") })
+	apply(t, srv, otherNodesVolume)
+	// The server grants the other node its volume: the node's "no" below is
+	// the authorizer's answer, not a role not yet written.
+	eventually(t, time.Minute, "the other node's role", func() error {
+		out, err := srv.kubectl("get", "clusterrole", "kite:node-volumes:other-node", "-o", "jsonpath={.rules[0].resourceNames}")
+		if err == nil && !strings.Contains(out, "e2e-other-node") {
+			err = fmt.Errorf("names %q", out)
+		}
+		return err
+	})
+	if err := canI("no", "delete", "persistentvolume/e2e-other-node")(); err != nil {
+		t.Error(err)
+	}
+	if out, err := asNode("delete", "pv", "e2e-other-node", "--wait=false"); err == nil || !strings.Contains(err.Error(), "Forbidden") {
+		t.Errorf("the node deleting another node's volume: %q %v", out, err)
+	}
+	if out, err := srv.kubectl("get", "pv", "e2e-other-node", "-o", "name"); err != nil || strings.TrimSpace(out) != "persistentvolume/e2e-other-node" {
+		t.Errorf("the other node's volume after the node's delete: %q %v", out, err)
+	}
+	if err := canI("yes", "delete", "persistentvolume/"+own)(); err != nil {
+		t.Error(err)
+	}
+
+	srv.mustKubectl(t, "delete", "pv", "e2e-other-node")
+	eventually(t, time.Minute, "the other node's role removed with its last volume", func() error {
+		out, err := srv.kubectl("get", "clusterrole,clusterrolebinding", "-l", "kite.io/node-volumes", "-o", "name")
+		if err == nil && strings.Contains(out, "other-node") {
+			err = fmt.Errorf("left: %s", out)
+		}
+		return err
+	})
 }
