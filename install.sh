@@ -15,7 +15,11 @@
 #   INSTALL_KITE_SYMLINK       kubectl/crictl/ctr links: skip, force, or
 #                              (default) only where no such command exists
 #   INSTALL_KITE_EXEC          the command and flags: "server …", "agent …",
-#                              or flags only (server, or agent if KITE_URL is set)
+#                              or flags only (server, or agent if KITE_URL is
+#                              set); words split at blanks, '…' and "…"
+#                              quote as in sh (no $ or ` expansion). Any
+#                              arguments of install.sh itself follow them, as
+#                              with K3s: curl … | sh -s - server --disable x
 #   INSTALL_KITE_NAME          service name suffix: kite-NAME (default kite,
 #                              or kite-agent for an agent)
 #   INSTALL_KITE_SKIP_ENABLE=true, INSTALL_KITE_SKIP_START=true
@@ -24,6 +28,13 @@
 #                              /etc/init.d; its settings go to ../conf.d)
 #   KITE_URL, KITE_TOKEN, KITE_TOKEN_FILE, KITE_* …  written to the
 #                              service's environment file (mode 0600)
+#
+# Secrets: a join token among the flags (--token/-t, --agent-token; with a
+# space or =) is moved into the environment file as KITE_TOKEN (resp.
+# KITE_AGENT_TOKEN), which kite reads as it would the flag: the unit, the
+# OpenRC script and every process's command line (ps) stay free of it.
+# KITE_TOKEN and a --token of another value is an error. KITE_TOKEN=… sh -
+# keeps the token off install.sh's own command line as well.
 #
 # Every check (root, architecture, download, checksum) is made before
 # anything is changed; a failure is one line on stderr and exit status 1.
@@ -40,6 +51,124 @@ fatal() {
 }
 info() { echo "install.sh: $*"; }
 
+# q WORD: WORD quoted for sh ('…', a ' inside as '\'').
+q() {
+	_s=$1 _r=
+	while :; do
+		case $_s in
+		*\'*)
+			_r="$_r${_s%%\'*}'\\''"
+			_s=${_s#*\'}
+			;;
+		*)
+			_r="$_r$_s"
+			break
+			;;
+		esac
+	done
+	printf "'%s'" "$_r"
+}
+
+# Characters a word may hold and be written as it is: in a unit's
+# ExecStart, an environment file, an OpenRC script.
+SAFE='A-Za-z0-9_./:,@+=-'
+
+# shq WORD: WORD for sh, quoted only if it needs to be.
+shq() {
+	case $1 in
+	"" | *[!$SAFE]*) q "$1" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
+# esc STRING: STRING with \ " $ and ` escaped by a backslash, for "…" in
+# sh and in systemd's files alike.
+esc() {
+	_r=$(printf '%s.' "$1" | sed 's/[\\"$`]/\\&/g')
+	printf '%s' "${_r%.}"
+}
+
+# sdq WORD: WORD as one argument of a systemd command line: "…" with C
+# escapes, $$ for $ and %% for % (systemd expands $VAR and %-specifiers
+# there).
+sdq() {
+	case $1 in
+	"" | *[!$SAFE]*)
+		_r=$(printf '%s.' "$1" | sed 's/[\\"]/\\&/g; s/\$/$$/g; s/%/%%/g')
+		printf '"%s"' "${_r%.}"
+		;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
+# INSTALL_KITE_EXEC's words, each quoted by q, on one line: split at
+# blanks; '…' and "…" quote as in sh, a backslash escapes; nothing is
+# expanded. Exit status 2 for an unclosed quote.
+split_exec() {
+	awk '
+	function emit(w,   i, c, r) {
+		r = ""
+		for (i = 1; i <= length(w); i++) {
+			c = substr(w, i, 1)
+			r = r (c == "\047" ? "\047\\\047\047" : c)
+		}
+		out = out " \047" r "\047"
+	}
+	BEGIN {
+		s = ENVIRON["INSTALL_KITE_EXEC"]; n = length(s); w = ""; inw = 0; mode = ""; out = ""
+		for (i = 1; i <= n; i++) {
+			c = substr(s, i, 1)
+			if (mode == "\047") {
+				if (c == "\047") mode = ""; else w = w c
+				continue
+			}
+			if (mode == "\"") {
+				if (c == "\"") { mode = ""; continue }
+				if (c == "\\" && i < n) {
+					d = substr(s, i + 1, 1)
+					if (d == "\n") { i++; continue }
+					if (d == "\"" || d == "\\" || d == "$" || d == "`") { w = w d; i++; continue }
+				}
+				w = w c
+				continue
+			}
+			if (c == " " || c == "\t" || c == "\n") {
+				if (inw) emit(w)
+				w = ""; inw = 0
+				continue
+			}
+			inw = 1
+			if (c == "\047" || c == "\"") { mode = c; continue }
+			if (c == "\\" && i < n) {
+				i++; d = substr(s, i, 1)
+				if (d != "\n") w = w d
+				continue
+			}
+			w = w c
+		}
+		if (mode != "") exit 2
+		if (inw) emit(w)
+		print out
+	}'
+}
+
+# secret FLAG VALUE: a join secret given as a flag, for the environment
+# file instead of the command line.
+secret() {
+	[ -n "$2" ] || fatal "$1 needs a value"
+	case $1 in
+	*agent-token)
+		[ "$COMMAND" = server ] || fatal "$1 is a flag of kite server, not of kite $COMMAND"
+		[ -z "$AGENT_TOKEN_ARG" ] || [ "$AGENT_TOKEN_ARG" = "$2" ] || fatal "--agent-token is given twice, with different values"
+		AGENT_TOKEN_ARG=$2
+		;;
+	*)
+		[ -z "$TOKEN_ARG" ] || [ "$TOKEN_ARG" = "$2" ] || fatal "--token is given twice, with different values"
+		TOKEN_ARG=$2
+		;;
+	esac
+}
+
 setup() {
 	[ "$(id -u)" = 0 ] || fatal "run as root (curl … | sudo sh -)"
 	case $(uname -m) in
@@ -50,27 +179,100 @@ setup() {
 	BIN_DIR=${INSTALL_KITE_BIN_DIR:-/usr/local/bin}
 	SYSTEMD_DIR=${INSTALL_KITE_SYSTEMD_DIR:-/etc/systemd/system}
 
-	EXEC=${INSTALL_KITE_EXEC:-}
-	case $EXEC in
-	server | server\ * | agent | agent\ *) ;;
-	"" | -*)
-		if [ -n "${KITE_URL:-}" ]; then EXEC="agent $EXEC"; else EXEC="server $EXEC"; fi
+	# The command line: INSTALL_KITE_EXEC's words, then install.sh's own
+	# arguments.
+	words=$(split_exec) || fatal "INSTALL_KITE_EXEC has an unclosed quote"
+	for a in "$@"; do words="$words $(q "$a")"; done
+	eval "set -- $words"
+	case ${1:-} in
+	server | agent)
+		COMMAND=$1
+		shift
 		;;
-	*) fatal "INSTALL_KITE_EXEC must start with server, agent or a flag, not '$EXEC'" ;;
+	"" | -*) if [ -n "${KITE_URL:-}" ]; then COMMAND=agent; else COMMAND=server; fi ;;
+	*) fatal "the command line (INSTALL_KITE_EXEC, arguments) must start with server, agent or a flag, not '$1'" ;;
 	esac
-	COMMAND=${EXEC%% *}
+	# Its flags, as kite's flag parser reads them (-flag or --flag, a value
+	# after a space or =), but for the secrets; the data dir is noted for
+	# kite-killall.sh.
+	ARGS=
+	TOKEN_ARG=
+	AGENT_TOKEN_ARG=
+	DATA_DIR=
+	HAS_SERVER=
+	HAS_TOKEN_FILE=
+	while [ $# -gt 0 ]; do
+		a=$1
+		shift
+		case $a in
+		--)
+			ARGS="$ARGS --"
+			for a in "$@"; do ARGS="$ARGS $(q "$a")"; done
+			break
+			;;
+		-t | --t | -token | --token | -agent-token | --agent-token)
+			[ $# -gt 0 ] || fatal "$a needs a value"
+			secret "$a" "$1"
+			shift
+			continue
+			;;
+		-t=* | --t=* | -token=* | --token=* | -agent-token=* | --agent-token=*)
+			secret "${a%%=*}" "${a#*=}"
+			continue
+			;;
+		-d | --d | -data-dir | --data-dir)
+			[ $# -gt 0 ] || fatal "$a needs a value"
+			DATA_DIR=$1
+			ARGS="$ARGS $(q "$a") $(q "$1")"
+			shift
+			continue
+			;;
+		-d=* | --d=* | -data-dir=* | --data-dir=*) DATA_DIR=${a#*=} ;;
+		-s | --s | -server | --server | -s=* | --s=* | -server=* | --server=*) HAS_SERVER=1 ;;
+		-token-file | --token-file | -token-file=* | --token-file=*) HAS_TOKEN_FILE=1 ;;
+		esac
+		ARGS="$ARGS $(q "$a")"
+	done
+	# Control characters have no place in a flag, and would not survive
+	# the unit file.
+	eval "set -- $ARGS"
+	for a in "$@"; do
+		case $a in *[[:cntrl:]]*) fatal "a flag holds a control character (a newline?)" ;; esac
+	done
+	MOVED=
+	if [ -n "$TOKEN_ARG" ]; then
+		if [ -n "${KITE_TOKEN:-}" ] && [ "$KITE_TOKEN" != "$TOKEN_ARG" ]; then
+			fatal "the token is given twice with different values, as KITE_TOKEN and as --token; give it once"
+		fi
+		KITE_TOKEN=$TOKEN_ARG
+		export KITE_TOKEN
+		MOVED="--token (as KITE_TOKEN)"
+	fi
+	if [ -n "$AGENT_TOKEN_ARG" ]; then
+		if [ -n "${KITE_AGENT_TOKEN:-}" ] && [ "$KITE_AGENT_TOKEN" != "$AGENT_TOKEN_ARG" ]; then
+			fatal "the agent token is given twice with different values, as KITE_AGENT_TOKEN and as --agent-token; give it once"
+		fi
+		KITE_AGENT_TOKEN=$AGENT_TOKEN_ARG
+		export KITE_AGENT_TOKEN
+		MOVED="${MOVED:+$MOVED and }--agent-token (as KITE_AGENT_TOKEN)"
+	fi
+
+	case ${INSTALL_KITE_NAME:-} in
+	*[!A-Za-z0-9_.@-]*) fatal "INSTALL_KITE_NAME may hold letters, digits and _ . @ - only, not '$INSTALL_KITE_NAME'" ;;
+	esac
 	if [ "$COMMAND" = agent ]; then
-		[ -n "${KITE_URL:-}" ] || case $EXEC in *--server*) ;; *) fatal "an agent needs KITE_URL=https://SERVER:6443" ;; esac
-		[ -n "${KITE_TOKEN:-}${KITE_TOKEN_FILE:-}" ] || case $EXEC in *--token*) ;; *) fatal "an agent needs KITE_TOKEN or KITE_TOKEN_FILE (the server's <data-dir>/server/token)" ;; esac
+		[ -n "${KITE_URL:-}" ] || [ -n "$HAS_SERVER" ] || fatal "an agent needs KITE_URL=https://SERVER:6443"
+		[ -n "${KITE_TOKEN:-}${KITE_TOKEN_FILE:-}" ] || [ -n "$HAS_TOKEN_FILE" ] || fatal "an agent needs KITE_TOKEN or KITE_TOKEN_FILE (the server's <data-dir>/server/token)"
 		NAME=${INSTALL_KITE_NAME:+kite-$INSTALL_KITE_NAME}
 		NAME=${NAME:-kite-agent}
 	else
 		NAME=${INSTALL_KITE_NAME:+kite-$INSTALL_KITE_NAME}
 		NAME=${NAME:-kite}
 	fi
-	# The data dir, for kite-killall.sh in the uninstall script.
-	DATA_DIR=$(echo " $EXEC " | sed -n 's/.* \(--data-dir\|-d\)[= ]\([^ ]*\) .*/\2/p')
-	DATA_DIR=${DATA_DIR:-/var/lib/kite}
+	# The data dir, for kite-killall.sh in the uninstall script (and for
+	# kite-killall.sh to know the service that runs it).
+	DATA_DIR=${DATA_DIR:-${KITE_DATA_DIR:-/var/lib/kite}}
+	case $DATA_DIR in *[[:cntrl:]]*) fatal "the data dir's name holds a control character" ;; esac
 	UNINSTALL=$BIN_DIR/$NAME-uninstall.sh
 	KILLALL=$BIN_DIR/kite-killall.sh
 	OPENRC_DIR=${INSTALL_KITE_OPENRC_DIR:-/etc/init.d}
@@ -155,7 +357,7 @@ install_binaries() {
 		force) ;;
 		*)
 			if [ -L "$link" ] && [ "$(readlink "$link")" = "$BIN_DIR/kite" ]; then
-				LINKS="$LINKS $link"
+				LINKS="$LINKS $(q "$link")"
 				continue
 			fi
 			if [ -e "$link" ] || command -v "$cmd" >/dev/null 2>&1; then
@@ -165,13 +367,16 @@ install_binaries() {
 			;;
 		esac
 		ln -sf "$BIN_DIR/kite" "$link"
-		LINKS="$LINKS $link"
+		LINKS="$LINKS $(q "$link")"
 	done
 }
 
-# The service's environment: KITE_* variables of this shell, 0600 (they
-# hold tokens): KEY=value lines for systemd's EnvironmentFile, or export
-# lines in OpenRC's conf.d file, which openrc-run reads.
+# The service's environment: KITE_* variables of this shell (the tokens
+# moved off the command line among them), 0600. For systemd's
+# EnvironmentFile: KEY=value, or KEY="value" with \ " $ ` escaped where the
+# value needs quotes (systemd reads it as sh would, without expanding
+# anything); for OpenRC's conf.d file, which openrc-run sources: export
+# KEY='value'.
 write_env() {
 	if [ "$INIT" = openrc ]; then
 		ENV_FILE=$(dirname "$OPENRC_DIR")/conf.d/$NAME
@@ -180,18 +385,31 @@ write_env() {
 	fi
 	mkdir -p "$(dirname "$ENV_FILE")"
 	umask 077
-	if [ "$INIT" = openrc ]; then
-		env | grep -E '^KITE_[A-Z_]+=' | sed "s/'/'\\\\''/g; s/^\([^=]*\)=\(.*\)/export \1='\2'/" >"$ENV_FILE.tmp" || true
-	else
-		env | grep -E '^KITE_[A-Z_]+=' >"$ENV_FILE.tmp" || true
-	fi
+	: >"$ENV_FILE.tmp"
 	chmod 600 "$ENV_FILE.tmp"
+	# Names from env's output, values from the shell: a value with a
+	# newline spans lines there.
+	for name in $(env | sed -n 's/^\(KITE_[A-Z0-9_]*\)=.*/\1/p' | sort -u); do
+		eval "[ -n \"\${$name+set}\" ]" || continue
+		value=
+		eval "value=\$$name"
+		if [ "$INIT" = openrc ]; then
+			printf 'export %s=%s\n' "$name" "$(q "$value")"
+		else
+			case $value in
+			"" | *[!$SAFE]*) printf '%s="%s"\n' "$name" "$(esc "$value")" ;;
+			*) printf '%s=%s\n' "$name" "$value" ;;
+			esac
+		fi >>"$ENV_FILE.tmp"
+	done
 	mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 	umask 022
 }
 
 write_systemd_unit() {
 	UNIT=$SYSTEMD_DIR/$NAME.service
+	exec_start=$(sdq "$BIN_DIR/kite")
+	for a in "$COMMAND" "$@"; do exec_start="$exec_start $(sdq "$a")"; done
 	cat >"$UNIT.tmp" <<EOF
 [Unit]
 Description=kite: a lightweight Kubernetes ($COMMAND)
@@ -202,8 +420,10 @@ After=network-online.target
 [Service]
 Type=notify
 EnvironmentFile=-/etc/default/$NAME
-EnvironmentFile=-$SYSTEMD_DIR/$NAME.service.env
-ExecStart=$BIN_DIR/kite $EXEC
+EnvironmentFile=-$ENV_FILE
+# Secrets (KITE_TOKEN, KITE_AGENT_TOKEN) are in the environment file
+# (0600), never here: this file and the command line are for all to read.
+ExecStart=$exec_start
 # The pods' processes outlive a restart of kite; only kite is stopped.
 KillMode=process
 Delegate=yes
@@ -219,17 +439,22 @@ RestartSec=5s
 WantedBy=multi-user.target
 EOF
 	mv -f "$UNIT.tmp" "$UNIT"
-	SERVICE_FILES="$UNIT $ENV_FILE"
+	SERVICE_FILES="$(q "$UNIT") $(q "$ENV_FILE")"
 }
 
+# openrc-run hands command_args to start-stop-daemon through eval: each
+# word quoted for sh, and all of it for the script's "…".
 write_openrc_script() {
 	mkdir -p "$OPENRC_DIR"
 	UNIT=$OPENRC_DIR/$NAME
+	args=$COMMAND
+	for a in "$@"; do args="$args $(shq "$a")"; done
 	cat >"$UNIT.tmp" <<EOF
 #!/sbin/openrc-run
+# Secrets (KITE_TOKEN, KITE_AGENT_TOKEN) are in $ENV_FILE (0600), never here.
 description="kite: a lightweight Kubernetes ($COMMAND)"
-command="$BIN_DIR/kite"
-command_args="$EXEC"
+command="$(esc "$BIN_DIR/kite")"
+command_args="$(esc "$args")"
 command_background=true
 pidfile="/run/$NAME.pid"
 output_log="/var/log/$NAME.log"
@@ -241,13 +466,20 @@ depend() {
 EOF
 	chmod 755 "$UNIT.tmp"
 	mv -f "$UNIT.tmp" "$UNIT"
-	SERVICE_FILES="$UNIT $ENV_FILE"
+	SERVICE_FILES="$(q "$UNIT") $(q "$ENV_FILE")"
 }
 
+# The uninstall script. Its kite-service lines tell kite-killall.sh (in
+# the same folder) which service runs kite for which data dir: it stops
+# that service first when it cleans that data dir up.
 write_uninstall() {
 	cat >"$UNINSTALL.tmp" <<EOF
 #!/bin/sh
 # Removes what install.sh installed for $NAME; the data dir and /etc/kite stay.
+# kite-service-name: $NAME
+# kite-service-init: $INIT
+# kite-service-file: $UNIT
+# kite-service-data-dir: $DATA_DIR
 set -u
 [ "\$(id -u)" = 0 ] || { echo "$NAME-uninstall.sh: run as root" >&2; exit 1; }
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
@@ -257,13 +489,13 @@ elif command -v rc-service >/dev/null 2>&1; then
 	rc-service $NAME stop 2>/dev/null
 	rc-update del $NAME default 2>/dev/null
 fi
-[ -x "$KILLALL" ] && [ -d "$DATA_DIR" ] && "$KILLALL" "$DATA_DIR"
+[ -x $(q "$KILLALL") ] && [ -d $(q "$DATA_DIR") ] && $(q "$KILLALL") $(q "$DATA_DIR")
 rm -f $SERVICE_FILES
 for link in $LINKS; do
-	[ -L "\$link" ] && [ "\$(readlink "\$link")" = "$BIN_DIR/kite" ] && rm -f "\$link"
+	[ -L "\$link" ] && [ "\$(readlink "\$link")" = $(q "$BIN_DIR/kite") ] && rm -f "\$link"
 done
-rm -f "$BIN_DIR/kite" "$KILLALL" "$UNINSTALL"
-echo "$NAME uninstalled; kept: the data dir (/var/lib/kite unless --data-dir) and /etc/kite"
+rm -f $(q "$BIN_DIR/kite") $(q "$KILLALL") $(q "$UNINSTALL")
+echo $(q "$NAME uninstalled; kept: the data dir ($DATA_DIR) and /etc/kite")
 EOF
 	chmod 755 "$UNINSTALL.tmp"
 	mv -f "$UNINSTALL.tmp" "$UNINSTALL"
@@ -278,15 +510,19 @@ start_service() {
 		[ "${INSTALL_KITE_SKIP_ENABLE:-}" = true ] || rc-update add "$NAME" default
 		[ "${INSTALL_KITE_SKIP_START:-}" = true ] || rc-service "$NAME" restart
 	else
-		info "no systemd or OpenRC running: start kite with: $BIN_DIR/kite $EXEC"
+		cmd=$(shq "$BIN_DIR/kite")
+		for a in "$COMMAND" "$@"; do cmd="$cmd $(shq "$a")"; done
+		info "no systemd or OpenRC running: start kite with the variables of $ENV_FILE and: $cmd"
 	fi
 }
 
-setup
+setup "$@"
+[ -z "$MOVED" ] || info "$MOVED: moved from the command line into the service's environment file"
 download
 install_binaries
 write_env
-if [ "$INIT" = openrc ]; then write_openrc_script; else write_systemd_unit; fi
+eval "set -- $ARGS"
+if [ "$INIT" = openrc ]; then write_openrc_script "$@"; else write_systemd_unit "$@"; fi
 write_uninstall
-start_service
+start_service "$@"
 info "done: $NAME ($INIT); $UNINSTALL removes it"
