@@ -15,7 +15,8 @@ import (
 // NodeRole is the ClusterRole kite gives every node (group system:nodes)
 // on top of what the Node authorizer allows: flannel watches all Nodes,
 // the node's load balancer reads the API servers' endpoints, and the
-// node's local storage deletes the volumes it has emptied. Patching
+// node's local storage watches the volumes (it may delete only its own,
+// by a role per node: server/localstorage). Patching
 // a Node stays limited to the node's own, by the Node authorizer and the
 // NodeRestriction admission plugin.
 const NodeRole = "kite:node"

@@ -247,7 +247,7 @@ func TestMultiNode(t *testing.T) {
 		// Node does not come back (the kubelet keeps trying).
 		nodeKubeconfig := filepath.Join(dir, "agent", "etc", "kubelet.kubeconfig")
 		for i := 0; i < 6; i++ {
-			if out, err := inRouter(kiteBin, "kubectl", "--kubeconfig", nodeKubeconfig, "get", "--raw", "/api/v1/nodes/doomed").CombinedOutput(); err == nil || !strings.Contains(string(out), "Unauthorized") {
+			if out, err := inRouter(kiteBin, "kubectl", "--kubeconfig", nodeKubeconfig, "get", "--raw", "/api/v1/nodes/doomed").CombinedOutput(); err == nil || !strings.Contains(string(out), "node doomed was removed") {
 				t.Fatalf("the removed node's kubelet credentials: %v %s", err, out)
 			}
 			if out, err := srv.kubectl("get", "node", "doomed", "-o", "name"); err == nil {
