@@ -119,6 +119,7 @@ func TestCoreDNS(t *testing.T) {
 			return nil
 		})
 	}
+	checkHostileNodeHostsIgnored(t, srv)
 	if upstream.Queries("outside.example.") == 0 {
 		t.Fatal("outside.example was answered without asking the node's resolver")
 	}
