@@ -46,6 +46,7 @@ import (
 	"github.com/kite-project/kite/server/manifests"
 	"github.com/kite-project/kite/server/metricsserver"
 	"github.com/kite-project/kite/server/nodehosts"
+	"github.com/kite-project/kite/server/noderemoval"
 	"github.com/kite-project/kite/server/pki"
 	"github.com/kite-project/kite/server/scheduler"
 	"github.com/kite-project/kite/server/servicelb"
@@ -128,7 +129,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	// One set of informers for kite's own controllers in this process.
 	shared := informers.NewSharedInformerFactory(admin, 10*time.Minute)
-	tun := tunnel.New(p)
+	tun := tunnel.New(p, log)
 	// The join path has a client of its own: a flood of join attempts
 	// must not spend the rate limit of the controllers above, nor theirs
 	// delay a real join. Its bootstrap tokens come from a watch (the
@@ -140,6 +141,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return err
 	}
 	tokenCache := &join.TokenCache{Client: joinClient}
+	removals := &noderemoval.Registry{Client: admin, PasswordSecret: join.PasswordSecretName, Log: log}
 	joinHandler := &join.Handler{
 		PKI: p,
 		Config: joinapi.Config{
@@ -150,13 +152,15 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			FlannelBackend: cfg.FlannelBackend,
 			Servers:        []string{net.JoinHostPort(advertiseIP.String(), strconv.Itoa(cfg.HTTPSPort))},
 		},
-		Rules:        nodeRules(cfg, sans),
-		ServerSecret: serverToken.Password,
-		AgentSecret:  agentSecret,
-		Client:       joinClient,
-		Tokens:       tokenCache,
-		Tunnel:       tun,
-		Log:          log,
+		Rules:          nodeRules(cfg, sans),
+		ServerSecret:   serverToken.Password,
+		AgentSecret:    agentSecret,
+		Client:         joinClient,
+		Tokens:         tokenCache,
+		Removed:        removals.Refused,
+		RemovalsLoaded: removals.Loaded,
+		Tunnel:         tun,
+		Log:            log,
 	}
 
 	// The packaged add-ons' manifests, for the manifests component.
@@ -188,17 +192,19 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	components := []component.Component{
 		store,
 		&apiserver.APIServer{
-			Args:           flags.APIServer(&cfg, in),
-			Listener:       listener,
-			ReadyURL:       cfg.APIServerURL() + "/readyz",
-			ReadyClient:    readyClient,
-			Wrap:           joinHandler.Wrap,
+			Args:        flags.APIServer(&cfg, in),
+			Listener:    listener,
+			ReadyURL:    cfg.APIServerURL() + "/readyz",
+			ReadyClient: readyClient,
+			// Removed nodes are refused before anything else sees them.
+			Wrap:           func(h http.Handler) http.Handler { return removals.Wrap(joinHandler.Wrap(h)) },
 			KubeletDial:    tun.Dial,
 			ResolveService: resolveService,
 		},
 		&scheduler.Scheduler{Args: flags.Scheduler(&cfg, in)},
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
 		tokenCache,
+		removals,
 		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
 		// Before the manifests: HelmChart files apply once its kinds exist.
 		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: cfg.AdminKubeconfig(),
@@ -210,7 +216,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		components = append(components, &localstorage.Controller{Client: admin, Informers: shared, Log: log})
 	}
 	if !cfg.Disabled("coredns") {
-		components = append(components, &nodehosts.Controller{Client: admin, Informers: shared, Log: log})
+		components = append(components, &nodehosts.Controller{Client: admin, Informers: shared, Log: log, ClusterDomain: cfg.ClusterDomain})
 	}
 	if !cfg.Disabled("metrics-server") {
 		components = append(components, metrics)

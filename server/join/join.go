@@ -59,7 +59,10 @@ type Handler struct {
 	Rules NodeRules
 	// Removed, if set, says whether a certificate is a removed node's
 	// (server/noderemoval): such a node is not let in by its certificate.
-	Removed func(*x509.Certificate) bool
+	// RemovalsLoaded says whether Removed knows yet: until then a node
+	// that comes with its certificate only is asked to retry.
+	Removed        func(*x509.Certificate) bool
+	RemovalsLoaded func() bool
 	// Tunnel serves joinapi.ConnectPath (nil: not served).
 	Tunnel http.Handler
 	Log    *slog.Logger
@@ -168,9 +171,12 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusTooManyRequests, busy)
 		return
 	}
-	certNode := h.certNode(r)
+	certNode, deferred := h.certNode(r)
 	tokenErr := h.checkToken(r)
 	h.gate.leave()
+	if tokenErr != nil && deferred {
+		tokenErr = errStarting
+	}
 	if tokenErr != nil && certNode == "" {
 		result = h.refused(w, r, "", tokenErr)
 		return
@@ -280,19 +286,22 @@ func (h *Handler) answer(r *http.Request, req *joinapi.Request) (*joinapi.Respon
 // certNode returns the node whose kubelet client certificate the request
 // carries ("" if none, or not one of this cluster's): a node that joined
 // before may join again under its own name, even once its (bootstrap)
-// token is deleted or expired.
-func (h *Handler) certNode(r *http.Request) string {
+// token is deleted or expired; a removed node may not. deferred: the
+// certificate is good, but the removals are not known yet.
+func (h *Handler) certNode(r *http.Request) (node string, deferred bool) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return ""
-	}
-	if h.Removed != nil && h.Removed(r.TLS.PeerCertificates[0]) {
-		return "" // a removed node joins again only with a token
+		return "", false
 	}
 	user, err := h.PKI.VerifyClient(r.TLS.PeerCertificates[0], r.TLS.PeerCertificates[1:], time.Now())
-	if node, ok := strings.CutPrefix(user, "system:node:"); err == nil && ok {
-		return node
+	node, ok := strings.CutPrefix(user, "system:node:")
+	if err != nil || !ok {
+		return "", false
 	}
-	return ""
+	if h.Removed != nil && h.Removed(r.TLS.PeerCertificates[0]) {
+		// A removed node joins again only with a token.
+		return "", h.RemovalsLoaded != nil && !h.RemovalsLoaded()
+	}
+	return node, false
 }
 
 // maxCredentials bounds what is parsed of the Authorization header (a

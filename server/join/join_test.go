@@ -229,8 +229,16 @@ func TestANodesCertificateJoinsItAsItself(t *testing.T) {
 	if w, msg := postRequest(h, "server:server-secret", bytes.NewReader(joinRequest(t, "edge-2", "a-node-password-of-some-length")), "198.18.1.13", cert); w.Code != 200 {
 		t.Fatalf("edge-1's certificate and a good token for edge-2: %d %q", w.Code, msg)
 	}
+	// Until the server knows which nodes were removed, a node that comes
+	// with its certificate only is asked to retry, not refused.
+	h.Removed = func(*x509.Certificate) bool { return true }
+	h.RemovalsLoaded = func() bool { return false }
+	if w, msg := postRequest(h, "abcdef.0123456789abcdef", bytes.NewReader(joinRequest(t, "edge-1", "a-node-password-of-some-length")), "198.18.1.15", cert); w.Code != http.StatusServiceUnavailable || msg != starting {
+		t.Fatalf("a node with its certificate before the removals are known: %d %q", w.Code, msg)
+	}
 	// Once the node is removed, its certificate proves nothing.
 	h.Removed = func(c *x509.Certificate) bool { return c.Equal(cert) }
+	h.RemovalsLoaded = func() bool { return true }
 	if w, msg := postRequest(h, "abcdef.0123456789abcdef", bytes.NewReader(joinRequest(t, "edge-1", "a-node-password-of-some-length")), "198.18.1.14", cert); w.Code != http.StatusUnauthorized || msg != badToken {
 		t.Fatalf("a removed node with its certificate and a deleted token: %d %q", w.Code, msg)
 	}

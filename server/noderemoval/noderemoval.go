@@ -149,6 +149,9 @@ func Parse(cm *corev1.ConfigMap, log *slog.Logger) map[string]time.Time {
 	return removed
 }
 
+// Loaded reports whether the record has been read.
+func (r *Registry) Loaded() bool { return r.removed.Load() != nil }
+
 // Refused reports whether cert was issued to a node before its removal.
 // Before the record has been read, every node's certificate is refused.
 func (r *Registry) Refused(cert *x509.Certificate) bool {

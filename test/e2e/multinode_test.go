@@ -125,6 +125,10 @@ func TestMultiNode(t *testing.T) {
 	agents["agent2"].waitReady()
 	waitNodesReady(t, srv, hosts...)
 
+	t.Run("500 concurrent bogus joins while an agent joins", func(t *testing.T) {
+		floodJoinsWhileAgentJoins(t, ml, srv, url, bootstrap)
+	})
+
 	t.Run("an agent keeps its secrets to itself", func(t *testing.T) {
 		assertMode(t, filepath.Join(dirs["agent1"], "agent", "node-password"), 0o600)
 		for _, name := range []string{"kubelet-client", "kubelet-serving", "kube-proxy-client"} {
