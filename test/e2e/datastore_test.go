@@ -9,35 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	apiloadOnce sync.Once
-	apiloadBin  string
-	apiloadErr  error
-)
-
-// apiload builds test/bench/apiload (the benchmark's load generator)
-// once, with the project's build settings.
-func apiload(t *testing.T) string {
-	t.Helper()
-	apiloadOnce.Do(func() {
-		apiloadBin = filepath.Join(repoRoot, "bin", "bench", "apiload")
-		cmd := exec.Command("bash", "-c", `. scripts/env && go build -o "$1" ./test/bench/apiload`, "bash", apiloadBin)
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			apiloadErr = fmt.Errorf("building apiload: %v\n%s", err, out)
-		}
-	})
-	if apiloadErr != nil {
-		t.Fatal(apiloadErr)
-	}
-	return apiloadBin
-}
+// apiload is test/bench/apiload, the benchmark's API load generator.
+func apiload(t *testing.T) string { return benchTool(t, "apiload") }
 
 // load runs apiload against srv in the lab until it ends or ctx does.
 type load struct {

@@ -9,34 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	joinfloodOnce sync.Once
-	joinfloodBin  string
-	joinfloodErr  error
-)
-
-// joinflood builds test/bench/joinflood once into bin/bench.
-func joinflood(t *testing.T) string {
-	t.Helper()
-	joinfloodOnce.Do(func() {
-		joinfloodBin = filepath.Join(repoRoot, "bin", "bench", "joinflood")
-		cmd := exec.Command("bash", "-c", `. scripts/env && go build -o "$1" ./test/bench/joinflood`, "bash", joinfloodBin)
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			joinfloodErr = fmt.Errorf("building joinflood: %v\n%s", err, out)
-		}
-	})
-	if joinfloodErr != nil {
-		t.Fatal(joinfloodErr)
-	}
-	return joinfloodBin
-}
+// joinflood is test/bench/joinflood, made-up join requests.
+func joinflood(t *testing.T) string { return benchTool(t, "joinflood") }
 
 // The flood's hosts on the multi-node lab's bridge: the flooder has
 // floodSources addresses from floodFirstIP up, the joining agent one

@@ -287,3 +287,32 @@ func listening(t *testing.T) string {
 	}
 	return string(out)
 }
+
+// benchTools are the programs of test/bench the tests use, built once.
+var benchTools sync.Map // name → *benchBuild
+
+type benchBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// benchTool builds test/bench/NAME once into bin/bench, with the project's
+// build settings, and returns its path.
+func benchTool(t *testing.T, name string) string {
+	t.Helper()
+	v, _ := benchTools.LoadOrStore(name, &benchBuild{})
+	b := v.(*benchBuild)
+	b.once.Do(func() {
+		b.path = filepath.Join(repoRoot, "bin", "bench", name)
+		cmd := exec.Command("bash", "-c", `. scripts/env && go build -o "$1" ./test/bench/`+name, "bash", b.path)
+		cmd.Dir = repoRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building %s: %v\n%s", name, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}

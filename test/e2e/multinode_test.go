@@ -151,17 +151,7 @@ func TestMultiNode(t *testing.T) {
 		// A fourth node, on the router's namespace (no default route there:
 		// it names its IP), stopped again at once; killall cleans it up
 		// with the others at the end.
-		dir := shortTempDir(t)
-		cg := fmt.Sprintf("/kite-e2e-%d-router", os.Getpid())
-		t.Cleanup(func() {
-			if out, err := exec.Command("nsenter", "--net=/run/netns/"+ml.router, filepath.Join(repoRoot, "scripts", "killall"), dir).CombinedOutput(); err != nil {
-				t.Errorf("killall: %v: %s", err, out)
-			}
-			removeCgroupRoot(cg)
-		})
-		inRouter := func(name string, args ...string) *exec.Cmd {
-			return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ml.router, "--", name}, args...)...)
-		}
+		dir, cg, inRouter := routerNode(t, ml, "router")
 		a := startKite(t, inRouter, "node is Ready", dir, kubeconfig, "agent", "--server", url, "--token", serverToken, "--data-dir", dir,
 			"--node-name", "agent1", "--with-node-id", "--node-ip", multiLabRouterIP, "--kubelet-arg", "cgroup-root="+cg)
 		a.waitReady()
@@ -218,17 +208,7 @@ func TestMultiNode(t *testing.T) {
 		// A node on the router's namespace, joined with a bootstrap token
 		// that is deleted before the removal: a node that joined before
 		// may join again with its certificate alone, until it is removed.
-		dir := shortTempDir(t)
-		cg := fmt.Sprintf("/kite-e2e-%d-doomed", os.Getpid())
-		t.Cleanup(func() {
-			if out, err := exec.Command("nsenter", "--net=/run/netns/"+ml.router, filepath.Join(repoRoot, "scripts", "killall"), dir).CombinedOutput(); err != nil {
-				t.Errorf("killall: %v: %s", err, out)
-			}
-			removeCgroupRoot(cg)
-		})
-		inRouter := func(name string, args ...string) *exec.Cmd {
-			return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ml.router, "--", name}, args...)...)
-		}
+		dir, cg, inRouter := routerNode(t, ml, "doomed")
 		out, err := srv.kite("token", "create", "--ttl", "1h")
 		if err != nil {
 			t.Fatal(err)
@@ -497,6 +477,26 @@ func assertAbsent(t *testing.T, path string) {
 		entries, _ := os.ReadDir(path)
 		t.Errorf("%s was written (%v entries) by a command that failed", path, len(entries))
 	}
+}
+
+// routerNode is a data dir and kubelet cgroup root (named after name)
+// for a node of a subtest on the lab's router namespace, cleaned up when
+// the subtest ends, and a way to run programs there. The namespace has no
+// default route: such a node passes --node-ip.
+func routerNode(t *testing.T, ml *multiLab, name string) (dir, cgroupRoot string, inRouter func(string, ...string) *exec.Cmd) {
+	t.Helper()
+	dir = shortTempDir(t)
+	cgroupRoot = fmt.Sprintf("/kite-e2e-%d-%s", os.Getpid(), name)
+	inRouter = func(name string, args ...string) *exec.Cmd {
+		return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ml.router, "--", name}, args...)...)
+	}
+	t.Cleanup(func() {
+		if out, err := inRouter(filepath.Join(repoRoot, "scripts", "killall"), dir).CombinedOutput(); err != nil {
+			t.Errorf("killall: %v: %s", err, out)
+		}
+		removeCgroupRoot(cgroupRoot)
+	})
+	return dir, cgroupRoot, inRouter
 }
 
 func readCert(t *testing.T, path string) *x509.Certificate {
