@@ -127,7 +127,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// One set of informers for kite's own controllers in this process.
+	// One set of informers for kite's own controllers in this process,
+	// started by one component (sharedInformers, below).
 	shared := informers.NewSharedInformerFactory(admin, 10*time.Minute)
 	tun := tunnel.New(p, log)
 	// The join path has a client of its own: a flood of join attempts
@@ -205,6 +206,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		&controllermanager.ControllerManager{Args: flags.ControllerManager(&cfg, in)},
 		tokenCache,
 		removals,
+		// Before the controllers that share it (they register in Prepare).
+		sharedInformers{factory: shared},
 		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
 		// Before the manifests: HelmChart files apply once its kinds exist.
 		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: cfg.AdminKubeconfig(),

@@ -21,9 +21,9 @@ import (
 // NodeRestriction admission plugin.
 const NodeRole = "kite:node"
 
-// Tunnels is what Setup starts once the API server serves.
+// Tunnels is what Setup gives the server's shared informers to.
 type Tunnels interface {
-	Start(ctx context.Context, factory informers.SharedInformerFactory)
+	Watch(factory informers.SharedInformerFactory)
 }
 
 // Setup is the component that prepares the cluster for nodes: the RBAC of
@@ -42,6 +42,7 @@ func (s *Setup) Name() string { return "node set-up" }
 
 func (s *Setup) Prepare(context.Context) error {
 	s.done = make(chan struct{})
+	s.Tunnel.Watch(s.Informers)
 	return nil
 }
 
@@ -58,7 +59,6 @@ func (s *Setup) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	s.Tunnel.Start(ctx, s.Informers)
 	close(s.done)
 	<-ctx.Done()
 	return nil

@@ -65,12 +65,9 @@ func (c *Controller) Prepare(context.Context) error {
 
 func (c *Controller) Ready(context.Context) error { return nil }
 
+// Run starts once the server's shared informers have synced (an unsynced
+// list of volumes would revoke the nodes' roles).
 func (c *Controller) Run(ctx context.Context) error {
-	c.Informers.Start(ctx.Done())
-	c.Informers.WaitForCacheSync(ctx.Done())
-	if ctx.Err() != nil {
-		return nil // an unsynced list of volumes would revoke the nodes' roles
-	}
 	for {
 		c.sync(ctx)
 		select {

@@ -66,9 +66,8 @@ func (c *Controller) Prepare(context.Context) error {
 
 func (c *Controller) Ready(context.Context) error { return nil }
 
+// Run starts once the server's shared informers have synced.
 func (c *Controller) Run(ctx context.Context) error {
-	c.Informers.Start(ctx.Done())
-	c.Informers.WaitForCacheSync(ctx.Done())
 	if c.Remove {
 		c.remove(ctx)
 		<-ctx.Done()

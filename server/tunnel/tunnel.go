@@ -71,11 +71,10 @@ type sessions interface {
 
 func (t *Tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) { t.server.ServeHTTP(w, r) }
 
-// Start watches the Nodes (through the server's shared informers), to know
-// which node an address belongs to.
-func (t *Tunnel) Start(ctx context.Context, factory informers.SharedInformerFactory) {
+// Watch has the tunnel know the Nodes (which node an address belongs to)
+// from the server's shared informers; their owner starts them.
+func (t *Tunnel) Watch(factory informers.SharedInformerFactory) {
 	lister := factory.Core().V1().Nodes().Lister()
-	factory.Start(ctx.Done())
 	t.mu.Lock()
 	t.nodes = lister
 	t.mu.Unlock()
