@@ -25,23 +25,24 @@ type Store interface {
 
 // Options say where a server keeps its state and what to do first.
 type Options struct {
-	Dir         string // <data-dir>/server
+	DBFile      string // the database (pkg/datadir's DBFile)
+	Socket      string // where the etcd API is served (pkg/datadir's KineSocket)
 	RestoreFrom string // a backup to restore before serving, or ""
 	Log         *slog.Logger
 }
 
 // New returns the server's datastore.
 func New(o Options) Store {
-	k := kine.New(o.Dir)
+	k := kine.New(o.DBFile, o.Socket)
 	k.RestoreFrom = o.RestoreFrom
 	k.Log = o.Log
 	return k
 }
 
-// Backup writes a consistent copy of the datastore of the server whose
-// state lives in dir to dst, while the server runs or not.
-func Backup(ctx context.Context, dir, dst string) error {
-	return sqlite.Backup(ctx, kine.DBPath(dir), dst)
+// Backup writes a consistent copy of the datastore in the file dbFile
+// (pkg/datadir's DBFile) to dst, while the server runs or not.
+func Backup(ctx context.Context, dbFile, dst string) error {
+	return sqlite.Backup(ctx, dbFile, dst)
 }
 
 // Check makes sure a server can start on its datastore: the backup to
@@ -54,9 +55,5 @@ func Check(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	return sqlite.CheckExisting(kine.DBPath(o.Dir))
+	return sqlite.CheckExisting(o.DBFile)
 }
-
-// DBPath is the file of the datastore of the server whose state lives in
-// dir.
-func DBPath(dir string) string { return kine.DBPath(dir) }

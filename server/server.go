@@ -58,6 +58,7 @@ import (
 // port are checked before any file is written; a file that is written is
 // only ever added or brought up to date, never replaced when unreadable.
 func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
+	layout := cfg.Layout()
 	started := time.Now()
 	lk, err := lock.DataDir(cfg.DataDir, "server")
 	if err != nil {
@@ -69,7 +70,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	// A damaged database or backup stops the start before anything is
 	// written.
-	storeOptions := datastore.Options{Dir: cfg.ServerDir(), RestoreFrom: cfg.DatastoreRestore, Log: log}
+	storeOptions := datastore.Options{DBFile: layout.DBFile(), Socket: layout.KineSocket(), RestoreFrom: cfg.DatastoreRestore, Log: log}
 	if err := datastore.Check(ctx, storeOptions); err != nil {
 		return err
 	}

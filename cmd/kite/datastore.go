@@ -8,6 +8,7 @@ import (
 
 	"github.com/kite-project/kite/datastore"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/datadir"
 )
 
 // datastoreCommand backs up a server's datastore; the restore is
@@ -32,9 +33,8 @@ func datastoreCommand() *cli.Command {
 						return fmt.Errorf("give one file to write the backup to: kite datastore backup FILE")
 					}
 					dst := c.Args().First()
-					cfg := config.NewServer()
-					cfg.DataDir = dataDir
-					if err := datastore.Backup(c.Context, cfg.ServerDir(), dst); err != nil {
+					db := datadir.New(dataDir).DBFile()
+					if err := datastore.Backup(c.Context, db, dst); err != nil {
 						return err
 					}
 					st, err := os.Stat(dst)
@@ -42,7 +42,7 @@ func datastoreCommand() *cli.Command {
 						return err
 					}
 					fmt.Printf("backed up %s to %s (%.1f MB); restore it with: kite server --datastore-restore %s\n",
-						datastore.DBPath(cfg.ServerDir()), dst, float64(st.Size())/(1<<20), dst)
+						db, dst, float64(st.Size())/(1<<20), dst)
 					return nil
 				},
 			},

@@ -30,15 +30,12 @@ type Kine struct {
 	ready chan struct{}
 }
 
-// DBPath is the SQLite file of a server whose state lives in dir
-// (<data-dir>/server).
-func DBPath(dir string) string { return filepath.Join(dir, "db", "state.db") }
-
-// New returns the SQLite datastore of a server whose state lives in dir.
-func New(dir string) *Kine {
+// New returns the SQLite datastore in the file dbPath, served on socket
+// (pkg/datadir: DBFile, KineSocket).
+func New(dbPath, socket string) *Kine {
 	return &Kine{
-		DBPath: DBPath(dir),
-		Socket: filepath.Join(dir, "kine.sock"),
+		DBPath: dbPath,
+		Socket: socket,
 		ready:  make(chan struct{}),
 	}
 }

@@ -13,12 +13,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kite-project/kite/pkg/datadir"
 	"github.com/kite-project/kite/pkg/token"
 )
 
 // Defaults, as a K3s user would expect them.
 const (
-	DefaultDataDir        = "/var/lib/kite"
+	DefaultDataDir        = datadir.Default
 	DefaultKubeconfig     = "/etc/kite/kite.yaml"
 	DefaultKubeconfigMode = "0600"
 	DefaultHTTPSPort      = 6443
@@ -267,7 +268,9 @@ func isDNSName(s string) bool {
 	return true
 }
 
-// The layout of the data dir.
+// Layout is the map of the data dir (every path under it).
+func (s *Server) Layout() datadir.Layout { return datadir.New(s.DataDir) }
+
 
 // ServerDir holds the control plane's state: <data-dir>/server.
 func (s *Server) ServerDir() string { return filepath.Join(s.DataDir, "server") }
@@ -315,15 +318,18 @@ func absDataDir(dir string, add func(string, ...any)) string {
 		add("--data-dir %q: %v", dir, err)
 		return dir
 	}
-	if n := len(abs) + len(longestSocket); n > maxSocketPath {
-		add("--data-dir %s is too long (%d characters): unix sockets under it (%s) must fit in %d bytes; use a folder path of at most %d characters", abs, len(abs), longestSocket, maxSocketPath, maxSocketPath-len(longestSocket))
+	longest := ""
+	for _, sock := range datadir.New(abs).Sockets() {
+		if rel := strings.TrimPrefix(sock, abs); len(rel) > len(longest) {
+			longest = rel
+		}
+	}
+	if n := len(abs) + len(longest); n > maxSocketPath {
+		add("--data-dir %s is too long (%d characters): unix sockets under it (%s) must fit in %d bytes; use a folder path of at most %d characters", abs, len(abs), longest, maxSocketPath, maxSocketPath-len(longest))
 	}
 	return abs
 }
 
-// The kernel limits a unix socket's path to 107 bytes; containerd's is the
-// longest kite puts under the data dir.
-const (
-	maxSocketPath = 107
-	longestSocket = "/agent/containerd/containerd.sock"
-)
+// The kernel limits a unix socket's path to 107 bytes (datadir's Sockets
+// are those kite puts under the data dir).
+const maxSocketPath = 107
