@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -33,8 +32,6 @@ import (
 	"github.com/kite-project/kite/pkg/joinapi"
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
-	"github.com/kite-project/kite/pkg/memtrim"
-	"github.com/kite-project/kite/pkg/sdnotify"
 	"github.com/kite-project/kite/pkg/token"
 	"github.com/kite-project/kite/server/addons"
 	"github.com/kite-project/kite/server/apiserver"
@@ -57,15 +54,16 @@ import (
 // keeps it running until ctx is cancelled. The data dir, its lock and the
 // port are checked before any file is written; a file that is written is
 // only ever added or brought up to date, never replaced when unreadable.
-func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
-	layout := cfg.Layout()
+// onReady is called once the server (and its node) is ready.
+func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func()) error {
 	started := time.Now()
+	layout := cfg.Layout()
 	lk, err := lock.DataDir(cfg.DataDir, "server")
 	if err != nil {
 		return err
 	}
 	defer lk.Release()
-	if err := checkWritable(cfg.ServerDir()); err != nil {
+	if err := checkWritable(layout.ServerDir()); err != nil {
 		return err
 	}
 	// A damaged database or backup stops the start before anything is
@@ -85,8 +83,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	defer listener.Close()
 
-	log.Info("checking certificates", "dir", cfg.TLSDir())
-	p := pki.PKI{Dir: cfg.TLSDir()}
+	log.Info("checking certificates", "dir", layout.ServerTLSDir())
+	p := pki.PKI{Dir: layout.ServerTLSDir()}
 	sans := apiServerSANs(cfg, nodeIP, advertiseIP)
 	if err := p.Ensure(sans, time.Now()); err != nil {
 		return fmt.Errorf("server PKI: %w", err)
@@ -95,13 +93,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	serverToken, err := token.Ensure(cfg.TokenFile(), cfg.Token, token.HashCA(caPEM), token.ServerUser)
+	serverToken, err := token.Ensure(layout.TokenFile(), cfg.Token, token.HashCA(caPEM), token.ServerUser)
 	if err != nil {
 		return err
 	}
 	agentSecret := ""
-	if _, statErr := os.Stat(cfg.AgentTokenFile()); cfg.AgentToken != "" || statErr == nil {
-		agentToken, err := token.Ensure(cfg.AgentTokenFile(), cfg.AgentToken, token.HashCA(caPEM), token.AgentUser)
+	if _, statErr := os.Stat(layout.AgentTokenFile()); cfg.AgentToken != "" || statErr == nil {
+		agentToken, err := token.Ensure(layout.AgentTokenFile(), cfg.AgentToken, token.HashCA(caPEM), token.AgentUser)
 		if err != nil {
 			return err
 		}
@@ -110,8 +108,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 
 	in := flags.Inputs{
 		AdvertiseIP:                 advertiseIP.String(),
-		SchedulerKubeconfig:         filepath.Join(cfg.CredDir(), "scheduler.kubeconfig"),
-		ControllerManagerKubeconfig: filepath.Join(cfg.CredDir(), "controller-manager.kubeconfig"),
+		SchedulerKubeconfig:         layout.SchedulerKubeconfig(),
+		ControllerManagerKubeconfig: layout.ControllerManagerKubeconfig(),
 	}
 	if err := writeKubeconfigs(cfg, p, in); err != nil {
 		return err
@@ -120,7 +118,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	adminConfig, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
+	adminConfig, err := clientcmd.BuildConfigFromFlags("", layout.AdminKubeconfig())
 	if err != nil {
 		return err
 	}
@@ -166,7 +164,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 
 	// The packaged add-ons' manifests, for the manifests component.
-	if err := addons.Write(cfg.ManifestsDir(), addons.Settings{
+	if err := addons.Write(layout.ManifestsDir(), addons.Settings{
 		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain, ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
 	}, cfg.Disabled); err != nil {
 		return fmt.Errorf("add-on manifests: %w", err)
@@ -175,9 +173,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	// metrics-server, in this process, serves on loopback; the API server
 	// sends the metrics API's requests there.
 	metrics := &metricsserver.Server{
-		Kubeconfig:  cfg.AdminKubeconfig(),
+		Kubeconfig:  layout.AdminKubeconfig(),
 		KubeletCA:   p.Cert(pki.KubeletServingCA),
-		CertDir:     filepath.Join(cfg.TLSDir(), "metrics-server"),
+		CertDir:     layout.MetricsServerCertDir(),
 		KubeletDial: tun.Dial,
 		Client:      admin,
 		Log:         log,
@@ -211,9 +209,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		sharedInformers{factory: shared},
 		&join.Setup{Client: admin, Informers: shared, Tunnel: tun, Log: log},
 		// Before the manifests: HelmChart files apply once its kinds exist.
-		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: cfg.AdminKubeconfig(),
-			ManifestsDir: cfg.ManifestsDir(), Log: log, Remove: cfg.Disabled("helm-controller")},
-		&manifests.Deployer{Dir: cfg.ManifestsDir(), Config: adminConfig, Log: log},
+		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: layout.AdminKubeconfig(),
+			ManifestsDir: layout.ManifestsDir(), CacheDir: layout.HelmDir(), Log: log, Remove: cfg.Disabled("helm-controller")},
+		&manifests.Deployer{Dir: layout.ManifestsDir(), Config: adminConfig, Log: log},
 		&servicelb.Controller{Client: admin, Informers: shared, Log: log, Remove: cfg.Disabled("servicelb")},
 	}
 	if !cfg.Disabled("local-storage") {
@@ -244,19 +242,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		OnReady: func() {
 			log.Info("kite server is ready", "took", time.Since(started).Round(time.Millisecond),
 				"kubeconfig", cfg.WriteKubeconfig, "try", "kite kubectl get nodes")
-			sdnotify.NotifyReady(log)
-			// Start-up is over: give back what only it needed. In the
-			// background: right after an install this first writes the
-			// binary out, seconds on an SD card.
-			go func() {
-				if err := memtrim.AfterStartup(); err != nil {
-					log.Warn("could not release start-up memory", "err", err)
-				}
-				go memtrim.AdaptGC(ctx)
-				memtrim.KeepTrimmed(ctx, func(err error) {
-					log.Warn("could not release memory", "err", err)
-				})
-			}()
+			onReady()
 		},
 	}
 	return group.Run(ctx, components...)
@@ -336,7 +322,8 @@ func nodeRules(cfg config.Server, sans pki.SANs) join.NodeRules {
 }
 
 func writeKubeconfigs(cfg config.Server, p pki.PKI, in flags.Inputs) error {
-	if err := os.MkdirAll(cfg.CredDir(), 0o700); err != nil {
+	layout := cfg.Layout()
+	if err := os.MkdirAll(layout.CredDir(), 0o700); err != nil {
 		return err
 	}
 	url := cfg.APIServerURL()
@@ -345,7 +332,7 @@ func writeKubeconfigs(cfg config.Server, p pki.PKI, in flags.Inputs) error {
 		in.ControllerManagerKubeconfig: pki.ControllerManager,
 		// kite server's own client (join endpoints, tunnel, set-up); the
 		// file given with --write-kubeconfig is the user's.
-		cfg.AdminKubeconfig(): pki.Admin,
+		layout.AdminKubeconfig(): pki.Admin,
 	} {
 		kc, err := kubeconfig.FromFiles(url, p.Cert(pki.ServerCA), p.Cert(name), p.Key(name))
 		if err != nil {

@@ -13,8 +13,6 @@ import (
 	"github.com/kite-project/kite/agent"
 	"github.com/kite-project/kite/pkg/cliflags"
 	"github.com/kite-project/kite/pkg/config"
-	"github.com/kite-project/kite/pkg/memtrim"
-	"github.com/kite-project/kite/pkg/sdnotify"
 	"github.com/kite-project/kite/pkg/version"
 	"github.com/kite-project/kite/server"
 )
@@ -80,14 +78,11 @@ func serverCommand() *cli.Command {
 			if !cfg.DisableAgent && os.Geteuid() != 0 {
 				return fmt.Errorf("the node (containerd, kubelet, kube-proxy) needs root; run kite server as root, or pass --disable-agent to run the control plane alone")
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := signalContext()
 			defer stop()
-			// The first signal asks for an orderly stop; a second one, with
-			// the default handling restored, ends the process at once.
-			go func() { <-ctx.Done(); stop() }()
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kite")
 			log.Info("starting kite server", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", cfg.DataDir)
-			if err := server.Run(ctx, cfg, log); err != nil {
+			if err := server.Run(ctx, cfg, log, func() { settle(ctx, log, true) }); err != nil {
 				return err
 			}
 			log.Info("kite server stopped")
@@ -125,17 +120,7 @@ func agentCommand() *cli.Command {
 				Token:   a.ParsedToken,
 				LBPort:  a.LBServerPort,
 				Log:     log,
-				OnReady: func() {
-					sdnotify.NotifyReady(log)
-					go func() {
-						if err := memtrim.AfterStartup(); err != nil {
-							log.Warn("could not release start-up memory", "err", err)
-						}
-						memtrim.KeepTrimmed(ctx, func(err error) {
-							log.Warn("could not release memory", "err", err)
-						})
-					}()
-				},
+				OnReady: func() { settle(ctx, log, false) },
 			})
 			if err != nil {
 				return err

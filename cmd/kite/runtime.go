@@ -56,10 +56,7 @@ func runtimeCommands() []*cli.Command {
 						fmt.Fprintf(os.Stderr, "kite containerd: could not release memory: %v\n", err)
 					}
 					<-settled
-					if err := memtrim.AfterStartup(); err != nil {
-						warn(err)
-					}
-					memtrim.KeepTrimmed(context.Background(), warn)
+					memtrim.Settle(context.Background(), false, warn)
 				}()
 				return containerdcmd.App().Run(context.Background(), append([]string{"containerd"}, c.Args().Slice()...))
 			},

@@ -107,6 +107,22 @@ func AdaptGC(ctx context.Context) {
 	}
 }
 
+// Settle is what a kite process does once its start-up is over, until
+// ctx ends: give back what only start-up needed, then keep trimmed after
+// bursts of work, and (adaptGC, for the API server's throughput) lift the
+// GC default while load lasts. warn gets what could not be released.
+// It blocks: run it in the background (right after an install the first
+// release writes the binary out, seconds on an SD card).
+func Settle(ctx context.Context, adaptGC bool, warn func(error)) {
+	if err := AfterStartup(); err != nil {
+		warn(fmt.Errorf("start-up memory: %w", err))
+	}
+	if adaptGC {
+		go AdaptGC(ctx)
+	}
+	KeepTrimmed(ctx, warn)
+}
+
 // AfterStartup gives back to the system the garbage start-up left and the
 // pages of the executable only start-up touched.
 func AfterStartup() error {
