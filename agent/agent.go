@@ -60,7 +60,7 @@ type Options struct {
 // server refuses is returned at once (nothing written); a server that
 // cannot be reached is retried.
 func Run(ctx context.Context, o Options) error {
-	nodeIP, err := nodeIP(o.Agent)
+	nodeIP, err := NodeIP(o.Agent)
 	if err != nil {
 		return err
 	}
@@ -130,8 +130,9 @@ func Run(ctx context.Context, o Options) error {
 	return group.Run(ctx, comps...)
 }
 
-// nodeIP is --node-ip, else the IP of the default-route interface.
-func nodeIP(a config.Agent) (net.IP, error) {
+// NodeIP is --node-ip, else the IP of the default-route interface (for
+// the server too: its node's IP is its default advertise address).
+func NodeIP(a config.Agent) (net.IP, error) {
 	if a.NodeIP != "" {
 		return net.ParseIP(a.NodeIP), nil
 	}

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -58,7 +57,7 @@ import (
 func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func()) error {
 	started := time.Now()
 	layout := cfg.Layout()
-	lk, err := lock.DataDir(cfg.DataDir, "server")
+	lk, err := lock.DataDir(layout.Root, layout.ServerDir())
 	if err != nil {
 		return err
 	}
@@ -271,10 +270,8 @@ func unwrapPath(err error) error {
 // default-route interface) and the one the API server advertises to the
 // cluster (--advertise-address, else the node's).
 func addresses(cfg config.Server) (node, advertise net.IP, err error) {
-	if cfg.Agent.NodeIP != "" {
-		node = net.ParseIP(cfg.Agent.NodeIP)
-	} else if node, err = utilnet.ChooseHostInterface(); err != nil {
-		return nil, nil, fmt.Errorf("cannot find this node's IP address (%v); pass --node-ip with an IP of this host", err)
+	if node, err = agent.NodeIP(cfg.Agent); err != nil {
+		return nil, nil, err
 	}
 	advertise = node
 	if cfg.AdvertiseAddress != "" {

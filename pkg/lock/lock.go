@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
@@ -47,10 +46,13 @@ func (l *Lock) Release() error {
 	return err
 }
 
-// DataDir creates kite's data dir dir (with sub, a folder inside it, which
-// may be "") and takes its lock, with errors that say what to do.
-func DataDir(dir, sub string) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+// DataDir creates kite's data dir dir (with create, a folder inside it, if
+// not "") and takes its lock, with errors that say what to do.
+func DataDir(dir, create string) (*Lock, error) {
+	if create == "" {
+		create = dir
+	}
+	if err := os.MkdirAll(create, 0o700); err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err

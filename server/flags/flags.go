@@ -4,7 +4,6 @@
 package flags
 
 import (
-	"path/filepath"
 	"strconv"
 
 	"github.com/kite-project/kite/pkg/config"
@@ -21,7 +20,7 @@ type Inputs struct {
 
 // APIServer returns kube-apiserver's flags.
 func APIServer(cfg *config.Server, in Inputs) []string {
-	p := pki.PKI{Dir: cfg.TLSDir()}
+	p := pki.PKI{Dir: cfg.Layout().ServerTLSDir()}
 	issuer := "https://kubernetes.default.svc." + cfg.ClusterDomain
 	return config.MergeArgs([]config.Arg{
 		{Name: "advertise-address", Value: in.AdvertiseIP},
@@ -34,7 +33,7 @@ func APIServer(cfg *config.Server, in Inputs) []string {
 		{Name: "client-ca-file", Value: p.Cert(pki.ClientCA)},
 		{Name: "tls-cert-file", Value: p.Cert(pki.APIServerServing)},
 		{Name: "tls-private-key-file", Value: p.Key(pki.APIServerServing)},
-		{Name: "cert-dir", Value: filepath.Join(cfg.TLSDir(), "temporary-certs")},
+		{Name: "cert-dir", Value: cfg.Layout().APIServerCertDir()},
 		{Name: "etcd-servers", Value: in.EtcdEndpoint},
 		{Name: "storage-backend", Value: "etcd3"},
 		{Name: "kubelet-certificate-authority", Value: p.Cert(pki.KubeletServingCA)},
@@ -73,7 +72,7 @@ func Scheduler(cfg *config.Server, in Inputs) []string {
 
 // ControllerManager returns kube-controller-manager's flags.
 func ControllerManager(cfg *config.Server, in Inputs) []string {
-	p := pki.PKI{Dir: cfg.TLSDir()}
+	p := pki.PKI{Dir: cfg.Layout().ServerTLSDir()}
 	kc := in.ControllerManagerKubeconfig
 	return config.MergeArgs([]config.Arg{
 		{Name: "kubeconfig", Value: kc},

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -76,9 +75,10 @@ type Controller struct {
 	Config *rest.Config // an administrator's
 	// Kubeconfig is the administrator's kubeconfig file, for Helm.
 	Kubeconfig string
-	// ManifestsDir is where relative chart paths are; Helm's discovery
-	// cache goes beside it (<data-dir>/server/helm).
+	// ManifestsDir is where relative chart paths are.
 	ManifestsDir string
+	// CacheDir holds Helm's caches (pkg/datadir's HelmDir).
+	CacheDir string
 	Log          *slog.Logger
 	// Remove undoes the controller (--disable helm-controller): at start
 	// it takes its finalizer off every HelmChart, so they can be deleted
@@ -89,7 +89,6 @@ type Controller struct {
 
 	client   kubernetes.Interface
 	dynamic  dynamic.Interface
-	cacheDir string
 	queue    workqueue.TypedRateLimitingInterface[string]
 	charts   informers.GenericInformer
 	configs  informers.GenericInformer
@@ -99,8 +98,8 @@ type Controller struct {
 func (c *Controller) Name() string { return "helm-controller" }
 
 func (c *Controller) Prepare(context.Context) error {
-	if c.Config == nil || c.Kubeconfig == "" || c.ManifestsDir == "" {
-		return errors.New("the helm controller needs Config, Kubeconfig and ManifestsDir")
+	if c.Config == nil || c.Kubeconfig == "" || c.ManifestsDir == "" || c.CacheDir == "" {
+		return errors.New("the helm controller needs Config, Kubeconfig, ManifestsDir and CacheDir")
 	}
 	if _, err := os.Stat(c.Kubeconfig); err != nil {
 		return fmt.Errorf("the kubeconfig for Helm: %w", err)
@@ -108,8 +107,7 @@ func (c *Controller) Prepare(context.Context) error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	c.cacheDir = filepath.Join(filepath.Dir(c.ManifestsDir), "helm")
-	if err := os.MkdirAll(c.cacheDir, 0o700); err != nil {
+	if err := os.MkdirAll(c.CacheDir, 0o700); err != nil {
 		return err
 	}
 	var err error
@@ -330,7 +328,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return c.report(ctx, hc, outcome{reason: "ChartUnavailable", err: err})
 	}
-	cfg, err := helmConfig(c.Kubeconfig, c.cacheDir, relNS, c.Log)
+	cfg, err := helmConfig(c.Kubeconfig, c.CacheDir, relNS, c.Log)
 	if err != nil {
 		return err
 	}
@@ -370,7 +368,7 @@ func (c *Controller) remove(ctx context.Context, hc *helmChart) error {
 
 // uninstall removes the HelmChart's release from namespace, if there.
 func (c *Controller) uninstall(ctx context.Context, hc *helmChart, namespace string) error {
-	cfg, err := helmConfig(c.Kubeconfig, c.cacheDir, namespace, c.Log)
+	cfg, err := helmConfig(c.Kubeconfig, c.CacheDir, namespace, c.Log)
 	if err != nil {
 		return err
 	}
