@@ -10,6 +10,7 @@ import (
 
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/configfile"
+	"github.com/kite-project/kite/pkg/logging"
 )
 
 // Config is the --config flag of `kite server` and `kite agent`. Its value
@@ -43,7 +44,7 @@ func Server(cfg *config.Server) []cli.Flag {
 		&cli.StringFlag{Name: "datastore-restore", Usage: "restore this backup (from 'kite datastore backup') before starting; the old database is kept beside it", Destination: &cfg.DatastoreRestore},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run only the control plane, no node", Destination: &cfg.DisableAgent},
 		&cli.StringSliceFlag{Name: "disable", Usage: "leave out a packaged add-on, and remove it if it was there: " + strings.Join(config.AddOns, ", ") + " (repeatable, or a comma list)", Action: into(&cfg.Disable)},
-	}, Agent(&cfg.Agent)...)
+	}, append(Agent(&cfg.Agent), Logging()...)...)
 }
 
 // Agent returns the node flags, shared by `kite server` and `kite agent`.
@@ -78,5 +79,21 @@ func AgentCommand(a *config.AgentCommand) []cli.Flag {
 		&cli.StringFlag{Name: "token-file", Usage: "file holding the join token", Destination: &a.TokenFile, EnvVars: []string{"KITE_TOKEN_FILE"}},
 		&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Usage: "folder for all state of the node", Value: a.DataDir, Destination: &a.DataDir, EnvVars: []string{"KITE_DATA_DIR"}},
 		&cli.IntFlag{Name: "lb-server-port", Usage: "local port of the node's load balancer in front of the API servers", Value: a.LBServerPort, Destination: &a.LBServerPort},
-	}, Agent(&a.Agent)...)
+	}, append(Agent(&a.Agent), Logging()...)...)
+}
+
+// Logging returns the log flags of `kite server` and `kite agent`; read
+// them with LogOptions.
+func Logging() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Usage: "format of every log line: " + strings.Join(logging.Formats, " or "), Value: "text", EnvVars: []string{logging.EnvFormat}},
+		&cli.StringFlag{Name: "log-level", Usage: "lowest level logged: " + strings.Join(logging.Levels, ", "), Value: "info", EnvVars: []string{logging.EnvLevel}},
+		&cli.IntFlag{Name: "v", Usage: "verbosity of the Kubernetes components' (klog's) lines"},
+		&cli.StringFlag{Name: "vmodule", Usage: "klog verbosity by source file, pattern=N,... (e.g. reflector=4)"},
+	}
+}
+
+// LogOptions are the log flags' values.
+func LogOptions(c *cli.Context) logging.Options {
+	return logging.Options{Format: c.String("log-format"), Level: c.String("log-level"), V: c.Int("v"), VModule: c.String("vmodule")}
 }

@@ -37,6 +37,9 @@ type Options struct {
 	Level   string // debug, info (default), warn, error
 	V       int    // klog's verbosity (-v)
 	VModule string // klog's per-file verbosity (--vmodule)
+	// Component, if set, is the component of every line no logger names
+	// otherwise (a child process that is one component).
+	Component string
 }
 
 // Validate checks the flags' values.
@@ -128,12 +131,22 @@ func SetupWriter(w io.Writer, o Options) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Component != "" {
+		root = Component(root, o.Component)
+	}
 	slog.SetDefault(root)
 	if err := redirectKlog(root, o); err != nil {
 		return nil, err
 	}
 	redirectLogrus(root)
 	redirectGRPC(root)
+	// kite's child processes log at the same level.
+	if o.Level != "" {
+		os.Setenv(EnvLevel, o.Level)
+	}
+	if o.Component != "" {
+		return root, nil
+	}
 	return Component(root, Default), nil
 }
 
@@ -144,7 +157,8 @@ const (
 	EnvLevel  = "KITE_LOG_LEVEL"
 )
 
-// FromEnv returns the options the environment names (for a child process).
-func FromEnv() Options {
-	return Options{Format: os.Getenv(EnvFormat), Level: os.Getenv(EnvLevel)}
+// FromEnv returns the options the environment names (for a child
+// process).
+func FromEnv(component string) Options {
+	return Options{Format: os.Getenv(EnvFormat), Level: os.Getenv(EnvLevel), Component: component}
 }
