@@ -32,6 +32,7 @@ import (
 	"github.com/kite-project/kite/agent/tunnel"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/datadir"
 	"github.com/kite-project/kite/pkg/kubeconfig"
 	"github.com/kite-project/kite/pkg/lock"
 	"github.com/kite-project/kite/pkg/ports"
@@ -64,20 +65,20 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	l := datadir.New(o.DataDir)
 	name := o.Agent.NodeName
 	nodeID, newID := "", false
 	if o.Agent.WithNodeID {
-		if nodeID, newID, err = join.NodeID(config.NodeIDFile(o.DataDir)); err != nil {
+		if nodeID, newID, err = join.NodeID(l.NodeIDFile()); err != nil {
 			return err
 		}
 		name += "-" + nodeID
 	}
-	passwordFile := config.NodePasswordFile(o.DataDir)
+	passwordFile := l.NodePasswordFile()
 	password, newPassword, err := join.Password(passwordFile)
 	if err != nil {
 		return err
 	}
-	l := flags.Layout{Dir: config.AgentDir(o.DataDir)}
 	lbAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.LBPort))
 	// Checked before the join writes anything.
 	if err := ports.Free(ports.Port{Addr: lbAddr, What: "the node's API server load balancer (--lb-server-port)"}); err != nil {
@@ -86,7 +87,7 @@ func Run(ctx context.Context, o Options) error {
 	o.Log.Info("joining the server", "server", o.Server, "node", name, "nodeIP", nodeIP)
 	joined, err := join.Join(ctx, join.Request{
 		Server: o.Server, Token: o.Token, NodeName: name, NodeIPs: []net.IP{nodeIP},
-		TLSDir: l.TLSDir(), Password: password, Log: o.Log,
+		Files: l, Password: password, Log: o.Log,
 	})
 	if ctx.Err() != nil {
 		return nil // stopped while waiting for the server
@@ -112,7 +113,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if newID {
-		if err := join.WriteSecret(config.NodeIDFile(o.DataDir), nodeID); err != nil {
+		if err := join.WriteSecret(l.NodeIDFile(), nodeID); err != nil {
 			return err
 		}
 	}
@@ -144,7 +145,7 @@ func NodeIP(a config.Agent) (net.IP, error) {
 }
 
 // components prepares the node's files and returns its components.
-func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined *join.Joined) ([]component.Component, error) {
+func components(o Options, l datadir.Layout, lbAddr string, nodeIP net.IP, joined *join.Joined) ([]component.Component, error) {
 	cluster := joined.Response.Config
 	host := hostinfo.Detect(hostinfo.DefaultPaths)
 	o.Log.Info("host detected", "cgroupV2", host.CgroupV2, "systemd", host.Systemd,
@@ -154,7 +155,7 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 	if err != nil {
 		return nil, err
 	}
-	programs, restored, err := bundle.Unpack(o.DataDir)
+	programs, restored, err := bundle.Unpack(l)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +165,11 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 
 	// The node's clients reach the API servers through the load balancer.
 	apiURL := "https://" + lbAddr
-	tlsDir := l.TLSDir()
 	for path, cert := range map[string]string{
 		l.KubeletKubeconfig():   join.KubeletClientName,
 		l.KubeProxyKubeconfig(): join.KubeProxyName,
 	} {
-		kc, err := kubeconfig.FromFiles(apiURL, join.ServerCAFile(tlsDir), join.Cert(tlsDir, cert), join.Key(tlsDir, cert))
+		kc, err := kubeconfig.FromFiles(apiURL, l.AgentServerCA(), l.AgentCert(cert), l.AgentKey(cert))
 		if err != nil {
 			return nil, err
 		}
@@ -180,13 +180,18 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 
 	ctrd := containerd.Config{
 		Dir:                 l.ContainerdDir(),
+		ConfigFile:          l.ContainerdConfig(),
+		Socket:              l.ContainerdSocket(),
+		Root:                l.ContainerdRoot(),
+		State:               l.ContainerdState(),
+		LogFile:             l.ContainerdLog(),
 		BinDir:              programs.Bin(),
 		CNIConfDir:          l.CNIConfDir(),
 		SandboxImage:        bundle.PauseImageName,
 		SystemdCgroup:       host.CgroupDriver() == "systemd",
 		RestrictOOMScoreAdj: !host.CanLowerOOMScoreAdj,
 	}
-	resolv, err := resolvconf.Choose(o.Agent.ResolvConf, resolvconf.Candidates, l.EtcDir())
+	resolv, err := resolvconf.Choose(o.Agent.ResolvConf, resolvconf.Candidates, l.ResolvConf())
 	if err != nil {
 		return nil, err
 	}
@@ -198,10 +203,10 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 		ClusterCIDR:    cluster.ClusterCIDR,
 		CgroupDriver:   host.CgroupDriver(),
 		CgroupV2:       host.CgroupV2,
-		ClientCAFile:   join.ClientCAFile(tlsDir),
-		ServingCert:    join.Cert(tlsDir, join.KubeletServingName),
-		ServingKey:     join.Key(tlsDir, join.KubeletServingName),
-		ContainerdSock: ctrd.Socket(),
+		ClientCAFile:   l.AgentClientCA(),
+		ServingCert:    l.AgentCert(join.KubeletServingName),
+		ServingKey:     l.AgentKey(join.KubeletServingName),
+		ContainerdSock: ctrd.Socket,
 		ResolvConf:     resolv,
 	}
 	kubeletConfig, err := flags.KubeletConfig(l, node)
@@ -211,7 +216,7 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 	if err := os.WriteFile(l.KubeletConfig(), kubeletConfig, 0o600); err != nil {
 		return nil, err
 	}
-	crictl := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n", ctrd.Socket(), ctrd.Socket())
+	crictl := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n", ctrd.Socket, ctrd.Socket)
 	if err := os.WriteFile(l.CrictlConfig(), []byte(crictl), 0o644); err != nil {
 		return nil, err
 	}
@@ -231,13 +236,13 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 		lb,
 		&tunnel.Tunnel{
 			Server:   func() string { return lb.Servers()[0] },
-			ServerCA: join.ServerCAFile(tlsDir),
-			Cert:     join.Cert(tlsDir, join.KubeletClientName), Key: join.Key(tlsDir, join.KubeletClientName),
+			ServerCA: l.AgentServerCA(),
+			Cert:     l.AgentCert(join.KubeletClientName), Key: l.AgentKey(join.KubeletClientName),
 			KubeletPort: kubeletPort,
 			Log:         o.Log,
 		},
 		&containerd.Containerd{Config: ctrd, Exe: exe},
-		&images.Importer{Socket: ctrd.Socket(), Tarballs: programs.Images(), Dir: l.ImagesDir(), Log: o.Log},
+		&images.Importer{Socket: ctrd.Socket, Tarballs: programs.Images(), Dir: l.ImagesDir(), Log: o.Log},
 	}
 	if cluster.FlannelBackend != flannel.None {
 		comps = append(comps, &flannel.Flannel{
@@ -254,7 +259,7 @@ func components(o Options, l flags.Layout, lbAddr string, nodeIP net.IP, joined 
 		proxy,
 		&kubelet.Kubelet{ConfigFile: l.KubeletConfig(), Args: kubeletArgs, Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, Log: o.Log},
 		proxy.Synced(),
-		&localstorage.Cleaner{Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, Dir: config.StorageDir(o.DataDir), Log: o.Log},
+		&localstorage.Cleaner{Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, Dir: l.StorageDir(), Log: o.Log},
 		&serverList{Kubeconfig: l.KubeletKubeconfig(), LB: lb, Pinned: serverHost, Log: o.Log},
 	)
 	return comps, nil

@@ -21,6 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kite-project/kite/pkg/datadir"
 )
 
 //go:embed assets
@@ -53,14 +55,15 @@ func (d Dir) Images() []string {
 	return paths
 }
 
-// Unpack makes sure this build's programs are in <dataDir>/data/<hash>. A
-// program found missing or not executable in an unpacked bundle (deleted
-// by hand, say) is put back; its path is returned in restored.
-func Unpack(dataDir string) (d Dir, restored []string, err error) {
-	return unpack(dataDir)
+// Unpack makes sure this build's programs are in the data dir's
+// BundleDir(<hash>). A program found missing or not executable in an
+// unpacked bundle (deleted by hand, say) is put back; its path is returned
+// in restored.
+func Unpack(files datadir.Layout) (d Dir, restored []string, err error) {
+	return unpack(files)
 }
 
-func unpack(dataDir string) (d Dir, restored []string, err error) {
+func unpack(files datadir.Layout) (d Dir, restored []string, err error) {
 	if err := check(); err != nil {
 		return Dir{}, nil, err
 	}
@@ -68,7 +71,7 @@ func unpack(dataDir string) (d Dir, restored []string, err error) {
 	if err != nil {
 		return Dir{}, nil, err
 	}
-	d = Dir{Root: filepath.Join(dataDir, "data", hash)}
+	d = Dir{Root: files.BundleDir(hash)}
 	if _, err := os.Stat(filepath.Join(d.Root, ".complete")); err == nil {
 		for _, p := range Programs {
 			path := filepath.Join(d.Bin(), p)

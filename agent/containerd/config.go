@@ -12,7 +12,14 @@ import (
 
 // Config is what kite decides about containerd.
 type Config struct {
-	Dir          string // <data-dir>/agent/containerd: config, root, state, socket
+	// Where containerd's files are (pkg/datadir: ContainerdDir, ...).
+	Dir        string // made at start, with Root and State
+	ConfigFile string // config.toml, written at every start
+	Socket     string
+	Root       string
+	State      string
+	LogFile    string // containerd's own output
+
 	BinDir       string // runc, the shim and the CNI plugins
 	CNIConfDir   string
 	SandboxImage string // the pause image
@@ -24,22 +31,17 @@ type Config struct {
 	RestrictOOMScoreAdj bool
 }
 
-func (c Config) ConfigFile() string { return filepath.Join(c.Dir, "config.toml") }
-func (c Config) Socket() string     { return filepath.Join(c.Dir, "containerd.sock") }
-func (c Config) Root() string       { return filepath.Join(c.Dir, "root") }
-func (c Config) State() string      { return filepath.Join(c.Dir, "state") }
-
 // Render returns containerd's config.toml (config version 3).
 func (c Config) Render() ([]byte, error) {
 	var buf bytes.Buffer
 	err := configTemplate.Execute(&buf, map[string]any{
 		"C":        c,
-		"Root":     c.Root(),
-		"State":    c.State(),
-		"Socket":   c.Socket(),
+		"Root":     c.Root,
+		"State":    c.State,
+		"Socket":   c.Socket,
 		"Runc":     filepath.Join(c.BinDir, "runc"),
 		"Shim":     filepath.Join(c.BinDir, "containerd-shim-runc-v2"),
-		"RuncRoot": filepath.Join(c.State(), "runc"),
+		"RuncRoot": filepath.Join(c.State, "runc"),
 	})
 	return buf.Bytes(), err
 }

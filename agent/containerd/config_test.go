@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/kite-project/kite/pkg/datadir"
 )
 
 func render(t *testing.T, c Config) map[string]any {
@@ -34,8 +36,14 @@ func get(t *testing.T, m map[string]any, path ...string) any {
 }
 
 func TestRenderFollowsHost(t *testing.T) {
+	l := datadir.New("/var/lib/kite")
 	c := Config{
-		Dir:                 "/var/lib/kite/agent/containerd",
+		Dir:                 l.ContainerdDir(),
+		ConfigFile:          l.ContainerdConfig(),
+		Socket:              l.ContainerdSocket(),
+		Root:                l.ContainerdRoot(),
+		State:               l.ContainerdState(),
+		LogFile:             l.ContainerdLog(),
 		BinDir:              `/var/lib/kite/data/v1 "odd"/bin`,
 		CNIConfDir:          "/var/lib/kite/agent/etc/cni/net.d",
 		SandboxImage:        "kite.local/pause:1",

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -35,22 +34,22 @@ type Containerd struct {
 func (c *Containerd) Name() string { return "containerd" }
 
 // LogFile is containerd's own log.
-func (c *Containerd) LogFile() string { return filepath.Join(c.Config.Dir, "containerd.log") }
+func (c *Containerd) LogFile() string { return c.Config.LogFile }
 
 func (c *Containerd) Prepare(ctx context.Context) error {
-	for _, d := range []string{c.Config.Dir, c.Config.Root(), c.Config.State(), c.Config.CNIConfDir} {
+	for _, d := range []string{c.Config.Dir, c.Config.Root, c.Config.State, c.Config.CNIConfDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return err
 		}
 	}
-	if err := checkSocketFree(c.Config.Socket()); err != nil {
+	if err := checkSocketFree(c.Config.Socket); err != nil {
 		return err
 	}
 	data, err := c.Config.Render()
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(c.Config.ConfigFile(), data, 0o600)
+	return os.WriteFile(c.Config.ConfigFile, data, 0o600)
 }
 
 // checkSocketFree fails when another containerd answers on our socket, and
@@ -73,7 +72,7 @@ func (c *Containerd) Run(ctx context.Context) error {
 		return err
 	}
 	defer logFile.Close()
-	c.cmd = exec.Command(c.Exe, "containerd", "--config", c.Config.ConfigFile())
+	c.cmd = exec.Command(c.Exe, "containerd", "--config", c.Config.ConfigFile)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	// If kite dies, containerd follows; the shims, in their own process
 	// groups, keep the pods running. The kernel sends Pdeathsig when the
@@ -133,7 +132,7 @@ func (c *Containerd) Ready(ctx context.Context) error {
 			default:
 			}
 		}
-		if err := ping(ctx, c.Config.Socket()); err == nil {
+		if err := ping(ctx, c.Config.Socket); err == nil {
 			return nil
 		}
 		select {

@@ -6,33 +6,12 @@ package flags
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"text/template"
 
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/datadir"
 )
-
-// Layout is the node's part of the data dir: <data-dir>/agent.
-type Layout struct {
-	Dir string
-}
-
-func (l Layout) TLSDir() string            { return filepath.Join(l.Dir, "tls") }
-func (l Layout) KubeletDir() string        { return filepath.Join(l.Dir, "kubelet") }
-func (l Layout) KubeletConfig() string     { return filepath.Join(l.Dir, "etc", "kubelet.yaml") }
-func (l Layout) KubeletKubeconfig() string { return filepath.Join(l.Dir, "etc", "kubelet.kubeconfig") }
-func (l Layout) KubeProxyKubeconfig() string {
-	return filepath.Join(l.Dir, "etc", "kube-proxy.kubeconfig")
-}
-func (l Layout) EtcDir() string        { return filepath.Join(l.Dir, "etc") }
-func (l Layout) CNIConfDir() string    { return filepath.Join(l.Dir, "etc", "cni", "net.d") }
-func (l Layout) IPAMDir() string       { return filepath.Join(l.Dir, "cni", "ipam") }
-func (l Layout) FlannelDir() string    { return filepath.Join(l.Dir, "etc", "flannel") }
-func (l Layout) ContainerdDir() string { return filepath.Join(l.Dir, "containerd") }
-func (l Layout) ImagesDir() string     { return filepath.Join(l.Dir, "images") }
-func (l Layout) PodLogsDir() string    { return filepath.Join(l.Dir, "logs", "pods") }
-func (l Layout) CrictlConfig() string  { return filepath.Join(l.Dir, "etc", "crictl.yaml") }
 
 // Node is the node's settings and what was decided at start.
 type Node struct {
@@ -51,7 +30,7 @@ type Node struct {
 }
 
 // KubeletConfig returns the KubeletConfiguration file.
-func KubeletConfig(l Layout, n Node) ([]byte, error) {
+func KubeletConfig(l datadir.Layout, n Node) ([]byte, error) {
 	var buf bytes.Buffer
 	err := kubeletTemplate.Execute(&buf, map[string]any{"L": l, "N": n, "FailCgroupV1": !n.CgroupV2})
 	return buf.Bytes(), err
@@ -97,15 +76,15 @@ featureGates:
   PodAndContainerStatsFromCRI: true
 serializeImagePulls: false
 podLogsDir: {{q .L.PodLogsDir}}
-volumePluginDir: {{q (print .L.KubeletDir "/volume-plugins")}}
+volumePluginDir: {{q .L.KubeletVolumePluginDir}}
 `))
 
 // KubeletArgs returns the kubelet's flags.
-func KubeletArgs(l Layout, n Node) []string {
+func KubeletArgs(l datadir.Layout, n Node) []string {
 	defaults := []config.Arg{
 		{Name: "kubeconfig", Value: l.KubeletKubeconfig()},
 		{Name: "root-dir", Value: l.KubeletDir()},
-		{Name: "cert-dir", Value: filepath.Join(l.KubeletDir(), "pki")},
+		{Name: "cert-dir", Value: l.KubeletCertDir()},
 		{Name: "hostname-override", Value: n.Agent.NodeName},
 		{Name: "node-ip", Value: n.NodeIP},
 	}
@@ -119,7 +98,7 @@ func KubeletArgs(l Layout, n Node) []string {
 }
 
 // KubeProxyArgs returns kube-proxy's flags.
-func KubeProxyArgs(l Layout, n Node) []string {
+func KubeProxyArgs(l datadir.Layout, n Node) []string {
 	return config.MergeArgs([]config.Arg{
 		{Name: "kubeconfig", Value: l.KubeProxyKubeconfig()},
 		{Name: "hostname-override", Value: n.Agent.NodeName},

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/datadir"
 )
 
 func node() Node {
@@ -26,7 +27,7 @@ func node() Node {
 }
 
 func TestKubeletConfigOnCgroupV1(t *testing.T) {
-	data, err := KubeletConfig(Layout{Dir: "/d/agent"}, node())
+	data, err := KubeletConfig(datadir.New("/d"), node())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestKubeletConfigOnCgroupV1(t *testing.T) {
 func TestKubeletConfigOnCgroupV2LeavesFailCgroupV1Default(t *testing.T) {
 	n := node()
 	n.CgroupV2, n.CgroupDriver = true, "systemd"
-	data, _ := KubeletConfig(Layout{Dir: "/d/agent"}, n)
+	data, _ := KubeletConfig(datadir.New("/d"), n)
 	if strings.Contains(string(data), "failCgroupV1") {
 		t.Error("failCgroupV1 set on a cgroup v2 host")
 	}
@@ -81,7 +82,7 @@ func value(args []string, name string) []string {
 func TestKubeletArgs(t *testing.T) {
 	n := node()
 	n.Agent.KubeletArgs = []string{"max-pods=50", "node-ip=198.18.0.99"}
-	args := KubeletArgs(Layout{Dir: "/d/agent"}, n)
+	args := KubeletArgs(datadir.New("/d"), n)
 	for name, want := range map[string]string{
 		"hostname-override":    "edge-1",
 		"node-labels":          "zone=a,tier=edge",
@@ -98,7 +99,7 @@ func TestKubeletArgs(t *testing.T) {
 
 func TestKubeProxyArgs(t *testing.T) {
 	n := node()
-	args := KubeProxyArgs(Layout{Dir: "/d/agent"}, n)
+	args := KubeProxyArgs(datadir.New("/d"), n)
 	if got := value(args, "proxy-mode"); !slices.Equal(got, []string{"iptables"}) {
 		t.Errorf("proxy-mode %v", got)
 	}
@@ -106,10 +107,10 @@ func TestKubeProxyArgs(t *testing.T) {
 		t.Errorf("healthz address %q", got)
 	}
 	n.Agent.KubeProxyArgs = []string{"proxy-mode=nftables", "healthz-bind-address=127.0.0.1:20256"}
-	if got := FlagValue(KubeProxyArgs(Layout{Dir: "/d/agent"}, n), "healthz-bind-address"); got != "127.0.0.1:20256" {
+	if got := FlagValue(KubeProxyArgs(datadir.New("/d"), n), "healthz-bind-address"); got != "127.0.0.1:20256" {
 		t.Errorf("a user's healthz address is not the one kite waits on: %q", got)
 	}
-	if got := value(KubeProxyArgs(Layout{Dir: "/d/agent"}, n), "proxy-mode"); !slices.Equal(got, []string{"nftables"}) {
+	if got := value(KubeProxyArgs(datadir.New("/d"), n), "proxy-mode"); !slices.Equal(got, []string{"nftables"}) {
 		t.Errorf("nftables not selectable: %v", got)
 	}
 }

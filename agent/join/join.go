@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/kite-project/kite/pkg/certutil"
+	"github.com/kite-project/kite/pkg/datadir"
 	"github.com/kite-project/kite/pkg/fileutil"
 	"github.com/kite-project/kite/pkg/joinapi"
 	"github.com/kite-project/kite/pkg/token"
@@ -37,8 +38,9 @@ type Request struct {
 	Token    token.Token
 	NodeName string
 	NodeIPs  []net.IP
-	// TLSDir holds the node's keys and certificates: kept keys are reused.
-	TLSDir string
+	// Files is the data dir: the node's keys and certificates are in its
+	// AgentTLSDir; kept keys are reused.
+	Files datadir.Layout
 	// Password is the node password (see Password).
 	Password string
 	Log      *slog.Logger
@@ -48,7 +50,7 @@ type Request struct {
 type Joined struct {
 	Response joinapi.Response
 	keys     map[string][]byte // PEM, by certificate name
-	tlsDir   string
+	files    datadir.Layout
 }
 
 // Error is a refusal that retrying cannot mend: a bad token, a CA that is
@@ -63,14 +65,6 @@ const (
 	KubeletServingName = joinapi.KubeletServing
 	KubeProxyName      = joinapi.KubeProxy
 )
-
-// Cert and Key are the paths of a node certificate and its key.
-func Cert(tlsDir, name string) string { return filepath.Join(tlsDir, name+".crt") }
-func Key(tlsDir, name string) string  { return filepath.Join(tlsDir, name+".key") }
-
-// ServerCAFile and ClientCAFile are the CA certificates kept by the node.
-func ServerCAFile(tlsDir string) string { return filepath.Join(tlsDir, "server-ca.crt") }
-func ClientCAFile(tlsDir string) string { return filepath.Join(tlsDir, "client-ca.crt") }
 
 // retry backs off from 1 s to 30 s.
 type retry struct{ wait time.Duration }
@@ -115,13 +109,13 @@ func Join(ctx context.Context, req Request) (*Joined, error) {
 		return nil, &Error{fmt.Sprintf("the server at %s sent no PEM CA certificate at %s; is it a kite server?", req.Server, joinapi.CACertsPath)}
 	}
 
-	j := &Joined{keys: map[string][]byte{}, tlsDir: req.TLSDir}
+	j := &Joined{keys: map[string][]byte{}, files: req.Files}
 	body := joinapi.Request{NodeName: req.NodeName, NodePassword: req.Password, CSRs: map[string]string{}}
 	for _, ip := range req.NodeIPs {
 		body.NodeIPs = append(body.NodeIPs, ip.String())
 	}
 	for _, name := range []string{joinapi.KubeletClient, joinapi.KubeletServing, joinapi.KubeProxy} {
-		key, keyPEM, err := certutil.LoadOrNewKey(Key(req.TLSDir, name))
+		key, keyPEM, err := certutil.LoadOrNewKey(req.Files.AgentKey(name))
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +133,7 @@ func Join(ctx context.Context, req Request) (*Joined, error) {
 	tlsConfig := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	// A node that joined before proves its name with its certificate too,
 	// so it can rejoin after its (bootstrap) token was deleted.
-	if cert, err := tls.LoadX509KeyPair(Cert(req.TLSDir, KubeletClientName), Key(req.TLSDir, KubeletClientName)); err == nil {
+	if cert, err := tls.LoadX509KeyPair(req.Files.AgentCert(KubeletClientName), req.Files.AgentKey(KubeletClientName)); err == nil {
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
@@ -251,21 +245,21 @@ func (j *Joined) check() error {
 // Write keeps the keys (0600), certificates and CA certificates in the TLS
 // folder. Each file is replaced atomically.
 func (j *Joined) Write() error {
-	if err := os.MkdirAll(j.tlsDir, 0o700); err != nil {
+	if err := os.MkdirAll(j.files.AgentTLSDir(), 0o700); err != nil {
 		return err
 	}
 	for name, keyPEM := range j.keys {
-		if _, err := fileutil.WriteIfChanged(Key(j.tlsDir, name), keyPEM, 0o600); err != nil {
+		if _, err := fileutil.WriteIfChanged(j.files.AgentKey(name), keyPEM, 0o600); err != nil {
 			return err
 		}
-		if _, err := fileutil.WriteIfChanged(Cert(j.tlsDir, name), []byte(j.Response.Certificates[name]), 0o644); err != nil {
+		if _, err := fileutil.WriteIfChanged(j.files.AgentCert(name), []byte(j.Response.Certificates[name]), 0o644); err != nil {
 			return err
 		}
 	}
-	if _, err := fileutil.WriteIfChanged(ServerCAFile(j.tlsDir), []byte(j.Response.ServerCA), 0o644); err != nil {
+	if _, err := fileutil.WriteIfChanged(j.files.AgentServerCA(), []byte(j.Response.ServerCA), 0o644); err != nil {
 		return err
 	}
-	_, err := fileutil.WriteIfChanged(ClientCAFile(j.tlsDir), []byte(j.Response.ClientCA), 0o644)
+	_, err := fileutil.WriteIfChanged(j.files.AgentClientCA(), []byte(j.Response.ClientCA), 0o644)
 	return err
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/kite-project/kite/pkg/datadir"
 	"github.com/kite-project/kite/pkg/joinapi"
 	"github.com/kite-project/kite/pkg/token"
 )
@@ -49,7 +50,7 @@ func newFakeServer(t *testing.T, answer func(w http.ResponseWriter, req joinapi.
 }
 
 func request(t *testing.T, f *fakeServer, tok token.Token, log *slog.Logger) Request {
-	return Request{Server: f.URL, Token: tok, NodeName: "edge-1", TLSDir: filepath.Join(t.TempDir(), "tls"), Password: "0123456789abcdef0123", Log: log}
+	return Request{Server: f.URL, Token: tok, NodeName: "edge-1", Files: datadir.New(t.TempDir()), Password: "0123456789abcdef0123", Log: log}
 }
 
 func TestWrongCAHashStopsBeforeAnySecretIsSent(t *testing.T) {
@@ -64,7 +65,7 @@ func TestWrongCAHashStopsBeforeAnySecretIsSent(t *testing.T) {
 	if f.joins.Load() != 0 {
 		t.Fatal("the join request (with the secret) was sent to a server whose CA does not match")
 	}
-	if _, err := os.Stat(req.TLSDir); !os.IsNotExist(err) {
+	if _, err := os.Stat(req.Files.AgentTLSDir()); !os.IsNotExist(err) {
 		t.Fatal("a refused join wrote the TLS folder")
 	}
 }
@@ -109,19 +110,19 @@ func TestBareSecretJoinsWithAWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{KubeletClientName, KubeletServingName, KubeProxyName} {
-		st, err := os.Stat(Key(req.TLSDir, name))
+		st, err := os.Stat(req.Files.AgentKey(name))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("key %s: %v %v", name, err, st)
 		}
 	}
 	// A second join reuses the keys.
-	keyBefore, _ := os.ReadFile(Key(req.TLSDir, KubeletClientName))
+	keyBefore, _ := os.ReadFile(req.Files.AgentKey(KubeletClientName))
 	j2, err := Join(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	j2.Write()
-	if keyAfter, _ := os.ReadFile(Key(req.TLSDir, KubeletClientName)); !bytes.Equal(keyBefore, keyAfter) {
+	if keyAfter, _ := os.ReadFile(req.Files.AgentKey(KubeletClientName)); !bytes.Equal(keyBefore, keyAfter) {
 		t.Fatal("a second join replaced the node's key")
 	}
 }

@@ -17,9 +17,9 @@ import (
 
 	"github.com/kite-project/kite/agent/bundle"
 	"github.com/kite-project/kite/agent/containerd"
-	"github.com/kite-project/kite/agent/flags"
 	"github.com/kite-project/kite/agent/images"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/datadir"
 	"github.com/kite-project/kite/pkg/memtrim"
 )
 
@@ -32,12 +32,10 @@ func dataDir() string {
 	return config.DefaultDataDir
 }
 
-// layout is the node's part of that data dir, as the agent lays it out.
-func layout() flags.Layout { return flags.Layout{Dir: config.AgentDir(dataDir())} }
+// layout is that data dir's map, the agent's.
+func layout() datadir.Layout { return datadir.New(dataDir()) }
 
-func containerdSocket() string {
-	return containerd.Config{Dir: layout().ContainerdDir()}.Socket()
-}
+func containerdSocket() string { return layout().ContainerdSocket() }
 
 func runtimeCommands() []*cli.Command {
 	return []*cli.Command{
@@ -90,7 +88,7 @@ func setDefaultEnv(key, value string) {
 
 // execCrictl replaces kite with the crictl that kite ships.
 func execCrictl(args []string) error {
-	d, _, err := bundle.Unpack(dataDir())
+	d, _, err := bundle.Unpack(layout())
 	if err != nil {
 		return err
 	}

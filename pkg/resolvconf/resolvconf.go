@@ -28,8 +28,8 @@ const Fallback = "nameserver 8.8.8.8\n"
 
 // Choose returns the file to use: flag if set (it must exist and name a
 // nameserver), else the first candidate whose nameservers are not all
-// loopback, else <dir>/resolv.conf written with Fallback.
-func Choose(flag string, candidates []string, dir string) (string, error) {
+// loopback, else fallback (pkg/datadir's ResolvConf) written with Fallback.
+func Choose(flag string, candidates []string, fallback string) (string, error) {
 	if flag != "" {
 		return flag, Check(flag)
 	}
@@ -44,14 +44,13 @@ func Choose(flag string, candidates []string, dir string) (string, error) {
 			}
 		}
 	}
-	path := filepath.Join(dir, "resolv.conf")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(fallback), 0o755); err != nil {
 		return "", err
 	}
-	if _, err := fileutil.WriteIfChanged(path, []byte(Fallback), 0o644); err != nil {
+	if _, err := fileutil.WriteIfChanged(fallback, []byte(Fallback), 0o644); err != nil {
 		return "", err
 	}
-	return path, nil
+	return fallback, nil
 }
 
 // Check reports a --resolv-conf file that cannot be read or names no

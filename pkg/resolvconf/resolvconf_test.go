@@ -21,13 +21,13 @@ func TestChoose(t *testing.T) {
 	stub := write(t, dir, "stub", "# systemd-resolved\nnameserver 127.0.0.53\noptions edns0\n")
 	real := write(t, dir, "real", "search lan\nnameserver 192.168.1.1\n")
 	empty := write(t, dir, "empty", "search lan\n")
-	gen := filepath.Join(dir, "agent", "etc")
+	gen := filepath.Join(dir, "agent", "etc", "resolv.conf")
 
 	if got, err := Choose("", []string{stub, real}, gen); err != nil || got != real {
 		t.Fatalf("a loopback-only file must be passed over: got %q %v", got, err)
 	}
 	got, err := Choose("", []string{stub, filepath.Join(dir, "missing")}, gen)
-	if err != nil || got != filepath.Join(gen, "resolv.conf") {
+	if err != nil || got != gen {
 		t.Fatalf("no usable file: got %q %v", got, err)
 	}
 	if data, _ := os.ReadFile(got); string(data) != Fallback {
