@@ -32,6 +32,7 @@ import (
 	"github.com/kite-project/kite/agent/cni"
 	"github.com/kite-project/kite/pkg/fileutil"
 	"github.com/kite-project/kite/pkg/kubeclient"
+	"github.com/kite-project/kite/pkg/logging"
 )
 
 // Backends kite offers; "none" leaves the pod network to the user's CNI.
@@ -113,6 +114,7 @@ func (f *Flannel) Prepare(context.Context) error {
 }
 
 func (f *Flannel) Run(ctx context.Context) error {
+	ctx = logging.KlogContext(ctx, "flannel") // its contextual klog lines name it
 	podCIDR, err := f.waitForPodCIDR(ctx)
 	if err != nil || ctx.Err() != nil {
 		return err

@@ -26,6 +26,7 @@ import (
 	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
 
 	"github.com/kite-project/kite/pkg/kubeclient"
+	"github.com/kite-project/kite/pkg/logging"
 	"github.com/kite-project/kite/pkg/ports"
 )
 
@@ -111,6 +112,7 @@ func loadConfigFile(ctx context.Context, path string) (*kubeletconfig.KubeletCon
 // Run runs the kubelet until ctx ends. Some of its servers only stop with
 // the process; kite exits right after a stop.
 func (k *Kubelet) Run(ctx context.Context) error {
+	ctx = logging.KlogContext(ctx, "kubelet") // its contextual klog lines name it
 	deps, err := app.UnsecuredDependencies(ctx, k.server, utilfeature.DefaultFeatureGate)
 	if err != nil {
 		return err

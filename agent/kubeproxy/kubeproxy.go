@@ -12,6 +12,7 @@ import (
 
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/health"
+	"github.com/kite-project/kite/pkg/logging"
 )
 
 // KubeProxy is the kube-proxy component.
@@ -41,6 +42,7 @@ func (k *KubeProxy) Prepare(context.Context) error {
 // Run starts kube-proxy. Its own Run never returns on a cancelled context;
 // it stops with the process, which ends right after a stop.
 func (k *KubeProxy) Run(ctx context.Context) error {
+	ctx = logging.KlogContext(ctx, "kube-proxy") // its contextual klog lines name it
 	k.errs = make(chan error, 1)
 	go func() { k.errs <- k.opts.Run(ctx) }()
 	select {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 	"github.com/kite-project/kite/agent"
 	"github.com/kite-project/kite/pkg/cliflags"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/logging"
 	"github.com/kite-project/kite/pkg/version"
 	"github.com/kite-project/kite/server"
 )
@@ -80,7 +80,10 @@ func serverCommand() *cli.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kite")
+			log, err := logging.Setup(cliflags.LogOptions(c))
+			if err != nil {
+				return err
+			}
 			log.Info("starting kite server", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", cfg.DataDir)
 			if err := server.Run(ctx, cfg, log, func() { settle(ctx, log, true) }); err != nil {
 				return err
@@ -111,9 +114,12 @@ func agentCommand() *cli.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kite")
+			log, err := logging.Setup(cliflags.LogOptions(c))
+			if err != nil {
+				return err
+			}
 			log.Info("starting kite agent", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", a.DataDir, "server", a.Server)
-			err := agent.Run(ctx, agent.Options{
+			err = agent.Run(ctx, agent.Options{
 				DataDir: a.DataDir,
 				Agent:   a.Agent,
 				Server:  a.Server,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers "sqlite3"
-	"github.com/sirupsen/logrus"
 )
 
 // header is how every SQLite database file begins.
@@ -155,7 +155,7 @@ func prepareFile(ctx context.Context, path string) error {
 	if mode == 2 { // incremental
 		return nil
 	}
-	logrus.Infof("kite sqlite: turning on incremental vacuum in %s (a VACUUM, once)", path)
+	slog.Info("sqlite: turning on incremental vacuum (a VACUUM, once)", "file", path)
 	if _, err := db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
 		return fileError(path, err)
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/k3s-io/kine/pkg/server"
-	"github.com/sirupsen/logrus"
 )
 
 // The WAL and the free pages: a checkpoint copies the WAL into the
@@ -56,14 +56,14 @@ type revisionAt struct {
 func (m *maintainer) run(ctx context.Context) {
 	conn, err := m.db.Conn(ctx)
 	if err != nil {
-		logrus.Errorf("kite sqlite: no connection for maintenance: %v", err)
+		slog.Error("sqlite: no connection for maintenance", "err", err)
 		return
 	}
 	defer conn.Close()
 	// Maintenance waits little for locks: it tries again next time rather
 	// than hold up the API server's writes.
 	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = "+itoa(maintenanceBusy.Milliseconds())); err != nil {
-		logrus.Errorf("kite sqlite: %v", err)
+		slog.Error("sqlite maintenance", "err", err)
 		return
 	}
 	t := time.NewTicker(CompactEvery)
@@ -87,7 +87,7 @@ func (m *maintainer) compact(ctx context.Context, now time.Time) int64 {
 	cur, err := m.backend.CurrentRevision(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			logrus.Warnf("kite sqlite: current revision: %v", err)
+			slog.Warn("sqlite: current revision", "err", err)
 		}
 		return 0
 	}
@@ -99,7 +99,7 @@ func (m *maintainer) compact(ctx context.Context, now time.Time) int64 {
 	// kine keeps the latest 1000 revisions whatever the target.
 	if _, err := m.backend.Compact(ctx, target); err != nil && !errors.Is(err, server.ErrCompacted) {
 		if ctx.Err() == nil {
-			logrus.Warnf("kite sqlite: compact to %d: %v", target, err)
+			slog.Warn("sqlite: compact", "to", target, "err", err)
 		}
 		return cur
 	}
@@ -145,7 +145,7 @@ func (m *maintainer) checkpoint(ctx context.Context, conn *sql.Conn, quiet bool)
 		return
 	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil && ctx.Err() == nil {
-		logrus.Debugf("kite sqlite: WAL checkpoint: %v (next time)", err)
+		slog.Debug("sqlite: WAL checkpoint failed (next time)", "err", err)
 	}
 }
 
@@ -155,7 +155,7 @@ func (m *maintainer) shrink(ctx context.Context, conn *sql.Conn) {
 	err := conn.QueryRowContext(ctx, "SELECT page_count, freelist_count, page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()").Scan(&pages, &free, &pageSize)
 	if err != nil {
 		if ctx.Err() == nil {
-			logrus.Warnf("kite sqlite: page counts: %v", err)
+			slog.Warn("sqlite: page counts", "err", err)
 		}
 		return
 	}
@@ -163,7 +163,7 @@ func (m *maintainer) shrink(ctx context.Context, conn *sql.Conn) {
 		return
 	}
 	if err := incrementalVacuum(ctx, conn, shrinkStep); err != nil && ctx.Err() == nil {
-		logrus.Debugf("kite sqlite: incremental vacuum: %v (next time)", err)
+		slog.Debug("sqlite: incremental vacuum failed (next time)", "err", err)
 	}
 }
 

@@ -25,6 +25,15 @@ var owners = []rule{
 	{"github.com/kite-project/kite/agent/flannel", "flannel"},
 	{"github.com/kite-project/kite/agent/containerd", "containerd"},
 	{"github.com/kite-project/kite/agent/images", "images"},
+	{"github.com/kite-project/kite/agent/loadbalancer", "loadbalancer"},
+	{"github.com/kite-project/kite/server/join", "join"},
+	{"github.com/kite-project/kite/agent/join", "join"},
+	{"github.com/kite-project/kite/server/noderemoval", "node-removal"},
+	{"github.com/kite-project/kite/server/servicelb", "servicelb"},
+	{"github.com/kite-project/kite/server/localstorage", "local-storage"},
+	{"github.com/kite-project/kite/agent/localstorage", "local-storage"},
+	{"github.com/kite-project/kite/server/nodehosts", "nodehosts"},
+	{"github.com/kite-project/kite/server/manifests", "manifests"},
 
 	{"k8s.io/kubernetes/cmd/kube-apiserver", "apiserver"},
 	{"k8s.io/kubernetes/pkg/controlplane", "apiserver"},
@@ -104,6 +113,18 @@ func place(name string) placed {
 
 // fromStack places the calling goroutine's line.
 func fromStack() string {
+	owner, lib := stack()
+	switch {
+	case owner != "":
+		return owner
+	case lib != "":
+		return lib
+	}
+	return Default
+}
+
+// stack returns the owner and the library of the calling goroutine.
+func stack() (owner, library string) {
 	var buf [256]uintptr
 	n := runtime.Callers(2, buf[:])
 	frames := runtime.CallersFrames(buf[:n])
@@ -119,24 +140,27 @@ func fromStack() string {
 }
 
 // placeFrames places a stack, innermost frame first.
-func placeFrames(frames []runtime.Frame) string {
-	lib := ""
+func placeFrames(frames []runtime.Frame) (owner, library string) {
 	for i := len(frames) - 1; i >= 0; i-- {
 		p := place(frames[i].Function)
 		if p.owner != "" {
-			return p.owner
+			return p.owner, ""
 		}
 		if p.library != "" {
-			lib = p.library // the innermost one is kept
+			library = p.library // the innermost one is kept
 		}
 	}
-	if lib != "" {
-		return lib
-	}
-	return Default
+	return "", library
 }
 
 // Of places a function by its name (for tests and docs).
 func Of(function string) string {
-	return placeFrames([]runtime.Frame{{Function: function}})
+	owner, lib := placeFrames([]runtime.Frame{{Function: function}})
+	switch {
+	case owner != "":
+		return owner
+	case lib != "":
+		return lib
+	}
+	return Default
 }

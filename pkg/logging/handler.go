@@ -7,9 +7,11 @@ import (
 )
 
 // componentHandler gives every record exactly one component attribute,
-// written first after the message: the last one named by With (a second
-// With(Key, …) replaces the first), else the record's own, else the one
-// of the caller's stack.
+// written first after the message: the record's own, else the last one
+// named by With (a second With(Key, …) replaces the first), else the one
+// of the caller's stack. A line of kite's own logger (component kite) is
+// given the component whose code logs it when the stack has one (kite's
+// packages are in the table: server/tunnel logs as tunnel).
 type componentHandler struct {
 	root  slog.Handler // the format handler, without attributes
 	comp  string       // "" until With names one
@@ -108,6 +110,12 @@ func (h *componentHandler) Handle(ctx context.Context, r slog.Record) error {
 	if own != "" {
 		comp = own
 		r = withoutComponent(r)
+	}
+	if comp == Default && own == "" {
+		// kite's own logger: the component whose code runs, if any.
+		if owner, _ := stack(); owner != "" {
+			comp = owner
+		}
 	}
 	if comp == h.comp && h.inner != nil {
 		return h.inner.Handle(ctx, r)

@@ -78,6 +78,8 @@ func TestOf(t *testing.T) {
 		"github.com/rancher/remotedialer.(*Session).serve":                               "tunnel",
 		"github.com/kite-project/kite/agent/kubelet.(*Kubelet).Run":                      "kubelet",
 		"main.main": "kite",
+		"github.com/kite-project/kite/server/tunnel.(*Tunnel).serve": "tunnel",
+		"github.com/kite-project/kite/server.Run":                    "kite",
 	} {
 		if got := Of(fn); got != want {
 			t.Errorf("Of(%s) = %s, want %s", fn, got, want)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/kite-project/kite/pkg/health"
+	"github.com/kite-project/kite/pkg/logging"
 	"github.com/kite-project/kite/server/apiserver/certcache"
 )
 
@@ -83,6 +84,7 @@ func (a *APIServer) Prepare(ctx context.Context) error {
 // Run is upstream's app.Run with kite's changes to the configuration: the
 // handler in front, the kubelet dialer, and the Services kite serves itself.
 func (a *APIServer) Run(ctx context.Context) error {
+	ctx = logging.KlogContext(ctx, "apiserver") // its contextual klog lines name it
 	opts := a.completed
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")

@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 
 	"github.com/kite-project/kite/pkg/health"
+	"github.com/kite-project/kite/pkg/logging"
 )
 
 // ControllerManager is the kube-controller-manager component.
@@ -44,6 +45,7 @@ func (c *ControllerManager) Prepare(context.Context) error {
 }
 
 func (c *ControllerManager) Run(ctx context.Context) error {
+	ctx = logging.KlogContext(ctx, "controller-manager") // its contextual klog lines name it
 	cfg, err := c.opts.Config(ctx, app.KnownControllers(), app.ControllersDisabledByDefault(), app.ControllerAliases())
 	if err != nil {
 		return err

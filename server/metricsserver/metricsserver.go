@@ -25,6 +25,8 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/metrics-server/cmd/metrics-server/app/options"
+
+	"github.com/kite-project/kite/pkg/logging"
 )
 
 // Service is the Service the APIService names.
@@ -82,6 +84,7 @@ func (s *Server) Ready(context.Context) error { return nil }
 // cluster, so this happens only now, with the API server up) and serves
 // until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	ctx = logging.KlogContext(ctx, "metrics-server") // its contextual klog lines name it
 	defer s.listener.Close()
 	o := options.NewOptions()
 	fs := pflag.NewFlagSet("metrics-server", pflag.ContinueOnError)

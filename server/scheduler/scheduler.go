@@ -10,6 +10,7 @@ import (
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 
 	"github.com/kite-project/kite/pkg/health"
+	"github.com/kite-project/kite/pkg/logging"
 )
 
 // Scheduler is the kube-scheduler component.
@@ -36,6 +37,7 @@ func (s *Scheduler) Prepare(context.Context) error {
 }
 
 func (s *Scheduler) Run(ctx context.Context) error {
+	ctx = logging.KlogContext(ctx, "scheduler") // its contextual klog lines name it
 	cc, sched, err := app.Setup(ctx, s.opts)
 	if err != nil {
 		return err
