@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kite-project/kite/pkg/logging"
 )
 
 // Containerd is the container runtime component. It runs containerd as a
@@ -25,6 +28,9 @@ import (
 type Containerd struct {
 	Config Config
 	Exe    string // the kite binary
+	// Log re-emits containerd's lines (component containerd); nil:
+	// slog's default.
+	Log *slog.Logger
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -73,7 +79,20 @@ func (c *Containerd) Run(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	c.cmd = exec.Command(c.Exe, "containerd", "--config", c.Config.ConfigFile)
-	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
+	// The child logs through kite's pkg/logging, in JSON; its lines (and
+	// its shims' lines, which it copies to its stderr) are written again
+	// here, as kite's, and kept as they came in the log file.
+	out, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	c.cmd.Stdout, c.cmd.Stderr = w, w
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	go logging.Reemit(out, logging.Component(log, "containerd"), logFile)
 	// If kite dies, containerd follows; the shims, in their own process
 	// groups, keep the pods running. The kernel sends Pdeathsig when the
 	// *thread* that started the child ends, so this goroutine keeps its
@@ -86,9 +105,12 @@ func (c *Containerd) Run(ctx context.Context) error {
 	c.cmd.Env = append(os.Environ(),
 		"PATH="+c.Config.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"NOTIFY_SOCKET=", // kite, not containerd, reports to systemd
+		logging.EnvFormat+"=json",
 	)
 	c.exited = make(chan struct{})
-	if err := c.cmd.Start(); err != nil {
+	err = c.cmd.Start()
+	w.Close()
+	if err != nil {
 		return fmt.Errorf("start containerd: %w", err)
 	}
 	go func() {

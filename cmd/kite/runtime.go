@@ -20,6 +20,7 @@ import (
 	"github.com/kite-project/kite/agent/images"
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/datadir"
+	"github.com/kite-project/kite/pkg/logging"
 	"github.com/kite-project/kite/pkg/memtrim"
 )
 
@@ -45,13 +46,19 @@ func runtimeCommands() []*cli.Command {
 			Hidden:          true,
 			SkipFlagParsing: true,
 			Action: func(c *cli.Context) error {
+				// The agent re-emits our output as its own lines
+				// (agent/containerd): every line in its format, JSON.
+				log, err := logging.Setup(logging.FromEnv("containerd"))
+				if err != nil {
+					return err
+				}
 				// Installed before containerd serves, hence before the
 				// agent can send it (its default action would end us).
 				settled := make(chan os.Signal, 1)
 				signal.Notify(settled, containerd.SettledSignal)
 				go func() {
 					warn := func(err error) {
-						fmt.Fprintf(os.Stderr, "kite containerd: could not release memory: %v\n", err)
+						log.Warn("could not release memory", "err", err)
 					}
 					<-settled
 					memtrim.Settle(context.Background(), false, warn)
