@@ -6,15 +6,11 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/kite-project/kite/pkg/resolvconf"
 	"github.com/kite-project/kite/pkg/token"
 )
-
-// AgentDir holds the node's state: <data-dir>/agent.
-func AgentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }
 
 // Agent is what the node part of kite is told.
 type Agent struct {
@@ -81,26 +77,6 @@ func (a *Agent) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// StorageDir holds the node's local-path volumes: <data-dir>/storage.
-func StorageDir(dataDir string) string { return filepath.Join(dataDir, "storage") }
-
-// DefaultNodePasswordFile keeps the node password of the default data dir
-// outside it, so that a node that wipes /var/lib/kite keeps its name.
-const DefaultNodePasswordFile = "/etc/kite/node/password"
-
-// NodePasswordFile is where the node password for dataDir is kept.
-func NodePasswordFile(dataDir string) string {
-	if dataDir == DefaultDataDir {
-		return DefaultNodePasswordFile
-	}
-	return filepath.Join(AgentDir(dataDir), "node-password")
-}
-
-// NodeIDFile keeps the suffix --with-node-id appends to the node name.
-func NodeIDFile(dataDir string) string {
-	return filepath.Join(filepath.Dir(NodePasswordFile(dataDir)), "node-id")
 }
 
 // DefaultLBServerPort is the node's local port in front of the API servers.

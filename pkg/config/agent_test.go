@@ -87,12 +87,3 @@ func TestAgentCommand(t *testing.T) {
 		t.Fatalf("token file's bootstrap token: %+v", fromFile.ParsedToken)
 	}
 }
-
-func TestNodePasswordFile(t *testing.T) {
-	if NodePasswordFile(DefaultDataDir) != DefaultNodePasswordFile {
-		t.Fatal("the default data dir's password is not in /etc/kite/node")
-	}
-	if got := NodePasswordFile("/srv/kite"); got != "/srv/kite/agent/node-password" {
-		t.Fatalf("password of another data dir: %s", got)
-	}
-}

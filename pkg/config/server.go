@@ -268,31 +268,8 @@ func isDNSName(s string) bool {
 	return true
 }
 
-// Layout is the map of the data dir (every path under it).
+// Layout is the map of the data dir: every path under it.
 func (s *Server) Layout() datadir.Layout { return datadir.New(s.DataDir) }
-
-
-// ServerDir holds the control plane's state: <data-dir>/server.
-func (s *Server) ServerDir() string { return filepath.Join(s.DataDir, "server") }
-
-// TLSDir holds the PKI.
-func (s *Server) TLSDir() string { return filepath.Join(s.ServerDir(), "tls") }
-
-// CredDir holds the kubeconfigs of the control plane's own clients.
-func (s *Server) CredDir() string { return filepath.Join(s.ServerDir(), "cred") }
-
-// AdminKubeconfig is the server's own administrator kubeconfig, for kite's
-// in-process controllers (not --write-kubeconfig, the user's copy).
-func (s *Server) AdminKubeconfig() string { return filepath.Join(s.CredDir(), "admin.kubeconfig") }
-
-// TokenFile holds the cluster join token.
-func (s *Server) TokenFile() string { return filepath.Join(s.ServerDir(), "token") }
-
-// ManifestsDir holds manifests applied to the cluster (and kept applied).
-func (s *Server) ManifestsDir() string { return filepath.Join(s.ServerDir(), "manifests") }
-
-// AgentTokenFile holds the agent token (--agent-token), if there is one.
-func (s *Server) AgentTokenFile() string { return filepath.Join(s.ServerDir(), "agent-token") }
 
 // commaList reads a repeatable flag whose values may also be comma lists.
 func commaList(values []string) []string {

@@ -4,6 +4,8 @@
 // (agent/localstorage).
 package localpath
 
+import "github.com/kite-project/kite/pkg/datadir"
+
 const (
 	// Provisioner is the provisioner name of local-path StorageClasses
 	// (K3s's, so manifests written for K3s work).
@@ -12,6 +14,8 @@ const (
 	PathAnnotation = "kite.io/local-storage-path"
 	// ProvisionedBy is the upstream annotation naming a volume's provisioner.
 	ProvisionedBy = "pv.kubernetes.io/provisioned-by"
-	// DefaultPath is assumed for a node that has not announced a folder.
-	DefaultPath = "/var/lib/kite/storage"
 )
+
+// DefaultPath is assumed for a node that has not announced a folder: the
+// storage folder of the default data dir.
+var DefaultPath = datadir.New(datadir.Default).StorageDir()
