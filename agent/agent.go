@@ -185,6 +185,7 @@ func components(o Options, l datadir.Layout, lbAddr string, nodeIP net.IP, joine
 		Root:                l.ContainerdRoot(),
 		State:               l.ContainerdState(),
 		LogFile:             l.ContainerdLog(),
+		RuncRoot:            l.RuncRoot(),
 		BinDir:              programs.Bin(),
 		CNIConfDir:          l.CNIConfDir(),
 		SandboxImage:        bundle.PauseImageName,
@@ -242,13 +243,13 @@ func components(o Options, l datadir.Layout, lbAddr string, nodeIP net.IP, joine
 			Log:         o.Log,
 		},
 		&containerd.Containerd{Config: ctrd, Exe: exe},
-		&images.Importer{Socket: ctrd.Socket, Tarballs: programs.Images(), Dir: l.ImagesDir(), Log: o.Log},
+		&images.Importer{Socket: ctrd.Socket, Tarballs: programs.Images(), Dir: l.ImagesDir(), Record: l.ImagesRecord(), Log: o.Log},
 	}
 	if cluster.FlannelBackend != flannel.None {
 		comps = append(comps, &flannel.Flannel{
 			Kubeconfig: l.KubeletKubeconfig(), NodeName: o.Agent.NodeName, NodeIP: nodeIP,
 			Iface: o.Agent.FlannelIface, Backend: cluster.FlannelBackend, ClusterCIDR: cluster.ClusterCIDR,
-			Dir: l.FlannelDir(), CNIConfDir: l.CNIConfDir(), IPAMDir: l.IPAMDir(), Log: o.Log,
+			NetConfFile: l.FlannelNetConf(), SubnetFile: l.FlannelSubnetEnv(), CNIConfFile: l.CNIConfFile(), IPAMDir: l.IPAMDir(), Log: o.Log,
 		})
 	} else {
 		o.Log.Info("flannel is off (--flannel-backend none): the node is Ready once your CNI plugin writes its configuration", "dir", l.CNIConfDir())

@@ -14,9 +14,6 @@ import (
 	"github.com/kite-project/kite/pkg/fileutil"
 )
 
-// ConfFile is the name of kite's network configuration in the conf dir.
-const ConfFile = "10-kite.conflist"
-
 // BridgeName is the host bridge the pods attach to.
 const BridgeName = "kite0"
 
@@ -72,15 +69,16 @@ func (n Network) Render() ([]byte, error) {
 	return json.MarshalIndent(conf, "", "  ")
 }
 
-// Write writes the conflist into confDir, only if it changed.
-func (n Network) Write(confDir string) error {
+// Write writes the conflist to path (pkg/datadir's CNIConfFile), only if
+// it changed.
+func (n Network) Write(path string) error {
 	data, err := n.Render()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(confDir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	_, err = fileutil.WriteIfChanged(filepath.Join(confDir, ConfFile), data, 0o644)
+	_, err = fileutil.WriteIfChanged(path, data, 0o644)
 	return err
 }

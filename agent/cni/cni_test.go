@@ -48,16 +48,16 @@ func TestRenderRejectsBadCIDR(t *testing.T) {
 }
 
 func TestWriteOnlyWhenChanged(t *testing.T) {
-	dir := t.TempDir()
+	path := filepath.Join(t.TempDir(), "net.d", "10-kite.conflist")
 	n := Network{PodCIDR: "10.42.0.0/24", IPAMDir: "/x"}
-	if err := n.Write(dir); err != nil {
+	if err := n.Write(path); err != nil {
 		t.Fatal(err)
 	}
-	st1, _ := os.Stat(filepath.Join(dir, ConfFile))
-	if err := n.Write(dir); err != nil {
+	st1, _ := os.Stat(path)
+	if err := n.Write(path); err != nil {
 		t.Fatal(err)
 	}
-	st2, _ := os.Stat(filepath.Join(dir, ConfFile))
+	st2, _ := os.Stat(path)
 	if !st1.ModTime().Equal(st2.ModTime()) {
 		t.Fatal("rewritten without change")
 	}

@@ -19,6 +19,7 @@ type Config struct {
 	Root       string
 	State      string
 	LogFile    string // containerd's own output
+	RuncRoot   string
 
 	BinDir       string // runc, the shim and the CNI plugins
 	CNIConfDir   string
@@ -41,7 +42,7 @@ func (c Config) Render() ([]byte, error) {
 		"Socket":   c.Socket,
 		"Runc":     filepath.Join(c.BinDir, "runc"),
 		"Shim":     filepath.Join(c.BinDir, "containerd-shim-runc-v2"),
-		"RuncRoot": filepath.Join(c.State, "runc"),
+		"RuncRoot": c.RuncRoot,
 	})
 	return buf.Bytes(), err
 }

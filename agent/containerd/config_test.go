@@ -44,6 +44,7 @@ func TestRenderFollowsHost(t *testing.T) {
 		Root:                l.ContainerdRoot(),
 		State:               l.ContainerdState(),
 		LogFile:             l.ContainerdLog(),
+		RuncRoot:            l.RuncRoot(),
 		BinDir:              `/var/lib/kite/data/v1 "odd"/bin`,
 		CNIConfDir:          "/var/lib/kite/agent/etc/cni/net.d",
 		SandboxImage:        "kite.local/pause:1",
@@ -66,6 +67,7 @@ func TestRenderFollowsHost(t *testing.T) {
 		"confdir":  {append(rt, "cni", "conf_dir"), "/var/lib/kite/agent/etc/cni/net.d"},
 		"shim":     {append(runc, "runtime_path"), `/var/lib/kite/data/v1 "odd"/bin/containerd-shim-runc-v2`},
 		"runc":     {append(runc, "options", "BinaryName"), `/var/lib/kite/data/v1 "odd"/bin/runc`},
+		"runcroot": {append(runc, "options", "Root"), "/var/lib/kite/agent/containerd/state/runc"},
 		"systemd":  {append(runc, "options", "SystemdCgroup"), true},
 		"runctype": {append(runc, "runtime_type"), "io.containerd.runc.v2"},
 	}

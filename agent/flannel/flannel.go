@@ -54,17 +54,16 @@ type Flannel struct {
 	Iface       string // --flannel-iface; empty: the interface of NodeIP
 	Backend     string // VXLAN or HostGW
 	ClusterCIDR string
-	Dir         string // net-conf.json and subnet.env
-	CNIConfDir  string
+	// Its files (pkg/datadir: FlannelNetConf, FlannelSubnetEnv, CNIConfFile).
+	NetConfFile string
+	SubnetFile  string
+	CNIConfFile string
 	IPAMDir     string
 	Log         *slog.Logger
 }
 
 func (f *Flannel) Name() string                { return "flannel (" + f.Backend + ")" }
 func (f *Flannel) Ready(context.Context) error { return nil }
-
-func (f *Flannel) confPath() string   { return filepath.Join(f.Dir, "net-conf.json") }
-func (f *Flannel) subnetPath() string { return filepath.Join(f.Dir, "subnet.env") }
 
 // NetConf returns flannel's network configuration for the cluster.
 func NetConf(clusterCIDR, backendType string) ([]byte, error) {
@@ -94,10 +93,10 @@ func (f *Flannel) Prepare(context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.NetConfFile), 0o755); err != nil {
 		return err
 	}
-	if _, err := fileutil.WriteIfChanged(f.confPath(), conf, 0o644); err != nil {
+	if _, err := fileutil.WriteIfChanged(f.NetConfFile, conf, 0o644); err != nil {
 		return err
 	}
 	// Pods' traffic between the bridge and flannel must pass iptables
@@ -122,7 +121,7 @@ func (f *Flannel) Run(ctx context.Context) error {
 	// flannel's subnet manager reads the node's name from the environment
 	// only: one node per process.
 	os.Setenv("NODE_NAME", f.NodeName)
-	sm, err := kube.NewSubnetManager(ctx, "", f.Kubeconfig, annotationPrefix, f.confPath(), false)
+	sm, err := kube.NewSubnetManager(ctx, "", f.Kubeconfig, annotationPrefix, f.NetConfFile, false)
 	if err != nil {
 		return fmt.Errorf("flannel subnet manager: %w", err)
 	}
@@ -156,16 +155,16 @@ func (f *Flannel) Run(ctx context.Context) error {
 	if err := tm.Init(ctx); err != nil {
 		return err
 	}
-	prevNetwork, prevSubnet := previousLease(f.subnetPath())
+	prevNetwork, prevSubnet := previousLease(f.SubnetFile)
 	if err := tm.SetupAndEnsureMasqRules(ctx, config.Network, prevSubnet, prevNetwork, ip.IP6Net{}, ip.IP6Net{}, ip.IP6Net{}, lease, 60, false); err != nil {
 		return fmt.Errorf("flannel masquerade rules: %w", err)
 	}
 	tm.SetupAndEnsureForwardRules(ctx, config.Network, ip.IP6Net{}, 50)
 	mtu := network.MTU()
-	if err := subnet.WriteSubnetFile(f.subnetPath(), config, true, lease.Subnet, ip.IP6Net{}, mtu); err != nil {
+	if err := subnet.WriteSubnetFile(f.SubnetFile, config, true, lease.Subnet, ip.IP6Net{}, mtu); err != nil {
 		return err
 	}
-	if err := (cni.Network{PodCIDR: podCIDR, IPAMDir: f.IPAMDir, MTU: mtu, NoMasquerade: true}).Write(f.CNIConfDir); err != nil {
+	if err := (cni.Network{PodCIDR: podCIDR, IPAMDir: f.IPAMDir, MTU: mtu, NoMasquerade: true}).Write(f.CNIConfFile); err != nil {
 		return err
 	}
 	f.Log.Info("pod network configured", "backend", config.BackendType, "podCIDR", podCIDR, "mtu", mtu, "interface", ext.Iface.Name)

@@ -30,15 +30,13 @@ type Importer struct {
 	Socket   string   // containerd's
 	Tarballs []string // always imported (the pause image)
 	Dir      string   // airgap folder: every *.tar in it
+	Record   string   // what was imported (pkg/datadir's ImagesRecord)
 	Log      *slog.Logger
 
 	done chan struct{}
 }
 
 func (im *Importer) Name() string { return "image import" }
-
-// recordFile lists what was imported, so unchanged tarballs are skipped.
-func (im *Importer) recordFile() string { return filepath.Join(im.Dir, ".kite-imported.json") }
 
 func (im *Importer) Prepare(context.Context) error {
 	im.done = make(chan struct{})
@@ -76,7 +74,7 @@ func (im *Importer) importAll(ctx context.Context) error {
 	ctx = namespaces.WithNamespace(ctx, Namespace)
 
 	record := map[string]string{}
-	if data, err := os.ReadFile(im.recordFile()); err == nil {
+	if data, err := os.ReadFile(im.Record); err == nil {
 		json.Unmarshal(data, &record)
 	}
 	airgap, _ := filepath.Glob(filepath.Join(im.Dir, "*.tar"))
@@ -107,7 +105,7 @@ func (im *Importer) importAll(ctx context.Context) error {
 		record[path] = key
 	}
 	data, _ := json.MarshalIndent(record, "", "  ")
-	_, err = fileutil.WriteIfChanged(im.recordFile(), data, 0o644)
+	_, err = fileutil.WriteIfChanged(im.Record, data, 0o644)
 	return err
 }
 

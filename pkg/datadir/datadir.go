@@ -150,12 +150,24 @@ func (l Layout) CrictlConfig() string { return l.join("agent", "etc", "crictl.ya
 // usable one (pkg/resolvconf).
 func (l Layout) ResolvConf() string { return l.join("agent", "etc", "resolv.conf") }
 
-// CNIConfDir holds the CNI configuration (agent/cni writes its file there,
-// or your own CNI with --flannel-backend none).
+// CNIConfDir holds the CNI configuration: kite's (CNIConfFile), or your own
+// CNI's with --flannel-backend none.
 func (l Layout) CNIConfDir() string { return l.join("agent", "etc", "cni", "net.d") }
 
-// FlannelDir holds flannel's net-conf.json and subnet.env (agent/flannel).
+// CNIConfFile is kite's network configuration (agent/cni).
+func (l Layout) CNIConfFile() string {
+	return l.join("agent", "etc", "cni", "net.d", "10-kite.conflist")
+}
+
+// FlannelDir holds flannel's files.
 func (l Layout) FlannelDir() string { return l.join("agent", "etc", "flannel") }
+
+// FlannelNetConf is flannel's network configuration, written at start.
+func (l Layout) FlannelNetConf() string { return l.join("agent", "etc", "flannel", "net-conf.json") }
+
+// FlannelSubnetEnv is flannel's lease of the node's subnet (kept to clean
+// up after a subnet that changed).
+func (l Layout) FlannelSubnetEnv() string { return l.join("agent", "etc", "flannel", "subnet.env") }
 
 // IPAMDir holds the addresses given to pods (host-local IPAM).
 func (l Layout) IPAMDir() string { return l.join("agent", "cni", "ipam") }
@@ -172,16 +184,22 @@ func (l Layout) ContainerdSocket() string {
 }
 
 // ContainerdRoot and ContainerdState are containerd's root and state
-// folders (runc's root is state/runc).
+// folders.
 func (l Layout) ContainerdRoot() string  { return l.join("agent", "containerd", "root") }
 func (l Layout) ContainerdState() string { return l.join("agent", "containerd", "state") }
+
+// RuncRoot is runc's state, which containerd's shim gives it.
+func (l Layout) RuncRoot() string { return l.join("agent", "containerd", "state", "runc") }
 
 // ContainerdLog is containerd's own log.
 func (l Layout) ContainerdLog() string { return l.join("agent", "containerd", "containerd.log") }
 
-// ImagesDir holds airgap image tarballs, imported at start (agent/images
-// keeps what it imported in .kite-imported.json there).
+// ImagesDir holds airgap image tarballs, imported at start.
 func (l Layout) ImagesDir() string { return l.join("agent", "images") }
+
+// ImagesRecord lists what was imported, so that unchanged tarballs are
+// skipped.
+func (l Layout) ImagesRecord() string { return l.join("agent", "images", ".kite-imported.json") }
 
 // PodLogsDir holds containers' logs (the kubelet's podLogsDir).
 func (l Layout) PodLogsDir() string { return l.join("agent", "logs", "pods") }
