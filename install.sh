@@ -6,8 +6,9 @@
 #
 # Environment (all optional):
 #   INSTALL_KITE_DOWNLOAD_URL  release folder (URL or local path) holding
-#                              kite-<arch>.gz, kite-killall.sh and
-#                              sha256sum-<arch>.txt (scripts/release makes it)
+#                              kite-<arch>.xz, kite-killall.sh and
+#                              sha256sum-<arch>.txt (scripts/release makes it;
+#                              an older release's kite-<arch>.gz is taken too)
 #   INSTALL_KITE_VERSION       a release tag (default: the latest)
 #   INSTALL_KITE_SKIP_DOWNLOAD=true  use the kite already in the bin dir
 #   INSTALL_KITE_BIN_DIR       where kite goes (default /usr/local/bin)
@@ -312,6 +313,22 @@ check() {
 	[ "$got" = "$want" ] || fatal "checksum mismatch for $1: got $got, want $want; nothing was installed"
 }
 
+# unxz_cmd: a command that writes the xz-compressed file given as its
+# argument to stdout: xz (xz-utils: Debian, Ubuntu, Fedora, any systemd
+# distribution), else unxz (busybox's applet on Alpine, OpenWrt), else
+# `busybox unxz`. Both need ~66 MB of memory for kite (xz -9's dictionary).
+unxz_cmd() {
+	if command -v xz >/dev/null 2>&1; then
+		echo "xz -dc"
+	elif command -v unxz >/dev/null 2>&1; then
+		echo "unxz -c"
+	elif command -v busybox >/dev/null 2>&1 && busybox --list 2>/dev/null | grep -qx unxz; then
+		echo "busybox unxz -c"
+	else
+		return 1
+	fi
+}
+
 download() {
 	if [ "${INSTALL_KITE_SKIP_DOWNLOAD:-}" = true ]; then
 		[ -x "$BIN_DIR/kite" ] || fatal "INSTALL_KITE_SKIP_DOWNLOAD=true, but there is no $BIN_DIR/kite"
@@ -326,11 +343,21 @@ download() {
 	fi
 	info "downloading kite for $ARCH from $BASE"
 	fetch "sha256sum-$ARCH.txt" "$TMP/sha256sum"
-	fetch "kite-$ARCH.gz" "$TMP/kite.gz"
+	# kite-<arch>.xz (xz -9: ~57 MB for amd64), or an older release's
+	# kite-<arch>.gz; the checksum file says which the release has.
+	if awk -v f="kite-$ARCH.xz" '$2 == f || $2 == "*" f {found = 1} END {exit !found}' "$TMP/sha256sum"; then
+		PACKED=kite-$ARCH.xz
+		UNPACK=$(unxz_cmd) || fatal "kite-$ARCH.xz needs xz to unpack: install xz (Debian/Ubuntu: xz-utils; Alpine, Fedora: xz) or busybox with unxz"
+	else
+		PACKED=kite-$ARCH.gz
+		UNPACK="gzip -dc"
+	fi
+	fetch "$PACKED" "$TMP/$PACKED"
 	fetch kite-killall.sh "$TMP/kite-killall.sh"
-	check "kite-$ARCH.gz" "$TMP/kite.gz"
+	check "$PACKED" "$TMP/$PACKED"
 	check kite-killall.sh "$TMP/kite-killall.sh"
-	gzip -dc "$TMP/kite.gz" >"$TMP/kite" || fatal "kite-$ARCH.gz does not unpack"
+	$UNPACK "$TMP/$PACKED" >"$TMP/kite" || fatal "$PACKED does not unpack ($UNPACK)"
+	rm -f "$TMP/$PACKED"
 	chmod 755 "$TMP/kite" "$TMP/kite-killall.sh"
 	"$TMP/kite" --version >/dev/null 2>&1 || fatal "the downloaded kite does not run on this machine"
 }

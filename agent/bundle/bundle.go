@@ -10,10 +10,17 @@
 // in assets/; the agent unpacks them once to <data-dir>/data/<hash>/bin,
 // where <hash> names exactly this build's contents, so an upgrade of kite
 // never runs an old runc and a second start unpacks nothing.
+//
+// The assets are stored uncompressed (programs as built, image layers as
+// plain tar: agent/bundle/rawlayers): the release compresses kite as a
+// whole with xz (scripts/release), which finds much more in them that way
+// than in each one gzipped on its own — the programs share Go's runtime and
+// many libraries with each other and with kite. Unpacking is a copy. The
+// embedded pages a first start reads are read-only file pages, unmapped
+// with the rest of the executable once start-up is over (pkg/memtrim).
 package bundle
 
 import (
-	"compress/gzip"
 	"embed"
 	"fmt"
 	"io"
@@ -79,7 +86,7 @@ func unpack(files datadir.Layout) (d Dir, restored []string, err error) {
 				continue
 			}
 			os.Remove(path + ".tmp")
-			if err := unzip("assets/"+p+".gz", path+".tmp", 0o755); err != nil {
+			if err := copyAsset("assets/"+p, path+".tmp", 0o755); err != nil {
 				return Dir{}, restored, err
 			}
 			if err := os.Rename(path+".tmp", path); err != nil {
@@ -107,12 +114,12 @@ func unpackAll(root string) error {
 		return err
 	}
 	for _, p := range Programs {
-		if err := unzip("assets/"+p+".gz", filepath.Join(tmp, "bin", p), 0o755); err != nil {
+		if err := copyAsset("assets/"+p, filepath.Join(tmp, "bin", p), 0o755); err != nil {
 			return err
 		}
 	}
 	for _, name := range Images {
-		if err := copyAsset("assets/"+name, filepath.Join(tmp, name)); err != nil {
+		if err := copyAsset("assets/"+name, filepath.Join(tmp, name), 0o644); err != nil {
 			return err
 		}
 	}
@@ -130,7 +137,7 @@ func unpackAll(root string) error {
 func check() error {
 	var missing []string
 	for _, p := range Programs {
-		if _, err := fs.Stat(assets, "assets/"+p+".gz"); err != nil {
+		if _, err := fs.Stat(assets, "assets/"+p); err != nil {
 			missing = append(missing, p)
 		}
 	}
@@ -156,26 +163,13 @@ func contentHash() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-func unzip(asset, dst string, mode os.FileMode) error {
+func copyAsset(asset, dst string, mode os.FileMode) error {
 	f, err := assets.Open(asset)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", asset, err)
-	}
-	return writeFile(dst, zr, mode)
-}
-
-func copyAsset(asset, dst string) error {
-	f, err := assets.Open(asset)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return writeFile(dst, f, 0o644)
+	return writeFile(dst, f, mode)
 }
 
 func writeFile(dst string, r io.Reader, mode os.FileMode) error {

@@ -64,13 +64,13 @@ func TestInstall(t *testing.T) {
 	// A bad checksum: one error line, nothing installed.
 	arch := runtime.GOARCH
 	bad := t.TempDir()
-	for _, f := range []string{"kite-" + arch + ".gz", "kite-killall.sh"} {
+	for _, f := range []string{"kite-" + arch + ".xz", "kite-killall.sh"} {
 		copyFile(t, filepath.Join(release, f), filepath.Join(bad, f))
 	}
 	sums, _ := os.ReadFile(filepath.Join(release, "sha256sum-"+arch+".txt"))
 	var badSums []string
 	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
-		if strings.HasSuffix(line, "kite-"+arch+".gz") {
+		if strings.HasSuffix(line, "kite-"+arch+".xz") {
 			line = strings.Repeat("0", 64) + line[64:]
 		}
 		badSums = append(badSums, line)
