@@ -146,12 +146,26 @@ func ParseText(line string) ([]Field, error) {
 		if s == "" {
 			break
 		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 || strings.ContainsAny(s[:eq], " \"") {
-			return nil, errors.New("not key=value")
+		var key string
+		if strings.HasPrefix(s, `"`) { // slog quotes keys with spaces
+			q, err := strconv.QuotedPrefix(s)
+			if err != nil {
+				return nil, err
+			}
+			key, _ = strconv.Unquote(q)
+			s = s[len(q):]
+			if !strings.HasPrefix(s, "=") {
+				return nil, errors.New("not key=value")
+			}
+		} else {
+			eq := strings.IndexByte(s, '=')
+			if eq <= 0 || strings.ContainsAny(s[:eq], " \"") {
+				return nil, errors.New("not key=value")
+			}
+			key = s[:eq]
+			s = s[eq:]
 		}
-		key := s[:eq]
-		s = s[eq+1:]
+		s = s[1:]
 		var val string
 		if strings.HasPrefix(s, `"`) {
 			q, err := strconv.QuotedPrefix(s)

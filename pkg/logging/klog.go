@@ -33,8 +33,13 @@ func redirectKlog(log *slog.Logger, o Options) error {
 // KlogContext returns ctx carrying a klog logger that names the component
 // of the lines written with it (klog.FromContext).
 func KlogContext(ctx context.Context, component string) context.Context {
-	return klog.NewContext(ctx, klog.LoggerWithValues(klog.Background(), Key, component))
+	return klog.NewContext(ctx, klog.LoggerWithValues(klog.Background(), klogKey, component))
 }
+
+// klogKey carries KlogContext's component through klog: upstream loggers
+// use the key "component" for parts of their own (the garbage collector's
+// GraphBuilder), which the sink renames to "subcomponent".
+const klogKey = "kite-component"
 
 // klogSink receives klog's structured lines (InfoS, ErrorS, and those of
 // the loggers components take from their contexts).
@@ -67,8 +72,26 @@ func (s *klogSink) emit(l slog.Level, v int, msg string, err error, kv []any) {
 	if err != nil {
 		r.AddAttrs(slog.Any("err", err))
 	}
-	r.Add(s.values...)
-	r.Add(kv...)
+	comp := ""
+	for _, list := range [][]any{s.values, kv} {
+		for i := 0; i+1 < len(list); i += 2 {
+			k, _ := list[i].(string)
+			switch k {
+			case klogKey:
+				comp, _ = list[i+1].(string)
+			case Key:
+				r.Add("subcomponent", list[i+1])
+			default:
+				r.Add(list[i], list[i+1])
+			}
+		}
+		if len(list)%2 == 1 {
+			r.Add(list[len(list)-1])
+		}
+	}
+	if comp != "" {
+		r.AddAttrs(slog.String(Key, comp))
+	}
 	_ = s.h.Handle(ctx, r)
 }
 

@@ -98,7 +98,7 @@ func TestBridges(t *testing.T) {
 	klog.V(2).InfoS("verbose", "k", "v")
 	klog.V(3).InfoS("too verbose")
 	klog.ErrorS(context.Canceled, "failed")
-	klog.FromContext(KlogContext(context.Background(), "scheduler")).Info("contextual", "x", 1)
+	klog.FromContext(KlogContext(context.Background(), "scheduler")).Info("contextual", "x", 1, Key, "GraphBuilder")
 	logrus.WithField("f", "g").Warn("from logrus")
 	slog.Info("from slog's default")
 	want := []string{
@@ -106,7 +106,7 @@ func TestBridges(t *testing.T) {
 		`level=WARN msg=careful component=kite`,
 		`level=INFO msg=verbose component=kite v=2 k=v`,
 		`level=ERROR msg=failed component=kite err="context canceled"`,
-		`level=INFO msg=contextual component=scheduler x=1`,
+		`level=INFO msg=contextual component=scheduler x=1 subcomponent=GraphBuilder`,
 		`level=WARN msg="from logrus" component=kite f=g`,
 		`level=INFO msg="from slog's default" component=kite`,
 	}
@@ -146,8 +146,8 @@ panic: something
 }
 
 func TestParseText(t *testing.T) {
-	f, err := ParseText(`time=2026 level=INFO msg="a \"b\"" component=kite k=`)
-	if err != nil || len(f) != 5 || f[2].Value != `a "b"` || f[4].Value != "" {
+	f, err := ParseText(`time=2026 level=INFO msg="a \"b\"" component=kite k= "a key"=v`)
+	if err != nil || len(f) != 6 || f[2].Value != `a "b"` || f[4].Value != "" || f[5].Key != "a key" {
 		t.Fatalf("%v %v", f, err)
 	}
 	for _, bad := range []string{"I0102 12:00 file.go:1] klog", `a="x"b`, "plain words", `k=a"b`} {
