@@ -80,7 +80,7 @@ func TestInstall(t *testing.T) {
 	for _, sh := range [][]string{{"dash"}, {"/bin/busybox", "sh"}} {
 		shell = sh
 		code, out := install(bad)
-		if code == 0 || !strings.Contains(out, "checksum mismatch for kite-"+arch+".gz") {
+		if code == 0 || !strings.Contains(out, "checksum mismatch for kite-"+arch+".xz") {
 			t.Fatalf("bad checksum (%s): exit %d:\n%s", sh[0], code, out)
 		}
 	}
