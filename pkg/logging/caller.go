@@ -112,13 +112,16 @@ func place(name string) placed {
 }
 
 // fromStack places the calling goroutine's line.
-func fromStack() string {
-	owner, lib := stack()
+func fromStack() string { return pick(stack()) }
+
+// pick is the component of a line: its owner, else its library, else
+// Default.
+func pick(owner, library string) string {
 	switch {
 	case owner != "":
 		return owner
-	case lib != "":
-		return lib
+	case library != "":
+		return library
 	}
 	return Default
 }
@@ -155,12 +158,5 @@ func placeFrames(frames []runtime.Frame) (owner, library string) {
 
 // Of places a function by its name (for tests and docs).
 func Of(function string) string {
-	owner, lib := placeFrames([]runtime.Frame{{Function: function}})
-	switch {
-	case owner != "":
-		return owner
-	case lib != "":
-		return lib
-	}
-	return Default
+	return pick(placeFrames([]runtime.Frame{{Function: function}}))
 }
