@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.uber.org/zap"
 	"k8s.io/klog/v2"
 )
 
@@ -153,6 +156,31 @@ func TestParseText(t *testing.T) {
 	for _, bad := range []string{"I0102 12:00 file.go:1] klog", `a="x"b`, "plain words", `k=a"b`} {
 		if _, err := ParseText(bad); err == nil {
 			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestZap(t *testing.T) {
+	var b bytes.Buffer
+	log, err := New(&b, Options{Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := Zap(Component(log, "etcd")).Named("raft").With(zap.String("member", "m1"))
+	z.Debug("dropped at info")
+	z.Warn("slow apply", zap.Duration("took", 1500*time.Millisecond), zap.Error(errors.New("disk")))
+	got := lines(t, &b)
+	if len(got) != 1 {
+		t.Fatalf("want one line, got %q", got)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(got[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"component": "etcd", "level": "WARN", "msg": "slow apply", "logger": "raft", "member": "m1", "took": "1.5s", "error": "disk"}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v (line %s)", k, m[k], v, got[0])
 		}
 	}
 }

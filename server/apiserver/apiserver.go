@@ -4,6 +4,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,6 +56,7 @@ func (a *APIServer) Name() string { return "kube-apiserver" }
 // Prepare parses and checks the flags, so a bad --kube-apiserver-arg fails
 // before anything runs.
 func (a *APIServer) Prepare(ctx context.Context) error {
+	redirectEtcdClientLog(slog.Default())
 	s := options.NewServerRunOptions()
 	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
 	for _, f := range s.Flags().FlagSets {

@@ -79,7 +79,7 @@ type Controller struct {
 	ManifestsDir string
 	// CacheDir holds Helm's caches (pkg/datadir's HelmDir).
 	CacheDir string
-	Log          *slog.Logger
+	Log      *slog.Logger
 	// Remove undoes the controller (--disable helm-controller): at start
 	// it takes its finalizer off every HelmChart, so they can be deleted
 	// with no controller to uninstall their releases (which stay), and
@@ -87,12 +87,12 @@ type Controller struct {
 	// users' HelmCharts.
 	Remove bool
 
-	client   kubernetes.Interface
-	dynamic  dynamic.Interface
-	queue    workqueue.TypedRateLimitingInterface[string]
-	charts   informers.GenericInformer
-	configs  informers.GenericInformer
-	ready    chan struct{}
+	client  kubernetes.Interface
+	dynamic dynamic.Interface
+	queue   workqueue.TypedRateLimitingInterface[string]
+	charts  informers.GenericInformer
+	configs informers.GenericInformer
+	ready   chan struct{}
 }
 
 func (c *Controller) Name() string { return "helm-controller" }
