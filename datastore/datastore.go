@@ -1,8 +1,9 @@
 // Package datastore is where a kite server keeps the cluster's state: a
 // component serving the etcd API that the API server stores objects in,
-// and the backups of what is behind it. Today that is kine on SQLite
-// (datastore/kine, datastore/sqlite); embedded etcd and external databases
-// are further implementations of Store.
+// and the backups of what is behind it: kine on SQLite (datastore/kine,
+// datastore/sqlite), the default, or embedded etcd (datastore/etcd, kite
+// server --cluster-init); external databases will be further
+// implementations of Store.
 package datastore
 
 import (
@@ -10,6 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kite-project/kite/datastore/etcd"
 	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/datastore/sqlite"
 	"github.com/kite-project/kite/pkg/component"
@@ -28,11 +32,27 @@ type Options struct {
 	DBFile      string // the database (pkg/datadir's DBFile)
 	Socket      string // where the etcd API is served (pkg/datadir's KineSocket)
 	RestoreFrom string // a backup to restore before serving, or ""
-	Log         *slog.Logger
+	// Etcd, if set, is the embedded etcd member to run instead of kine.
+	Etcd *etcd.Config
+	// MigrateFromSQLite: etcd starts empty and takes in the cluster in
+	// DBFile (kite server --cluster-init on a SQLite server), which is
+	// then kept aside as DBFile + MigratedSuffix.
+	MigrateFromSQLite bool
+	Log               *slog.Logger
 }
 
 // New returns the server's datastore.
 func New(o Options) Store {
+	if o.Etcd != nil {
+		e := etcd.New(*o.Etcd)
+		e.Log = o.Log
+		if o.MigrateFromSQLite {
+			e.Seed = func(ctx context.Context, c *clientv3.Client) error {
+				return migrateFromSQLite(ctx, o.DBFile, o.Socket, c, e.Log)
+			}
+		}
+		return e
+	}
 	k := kine.New(o.DBFile, o.Socket)
 	k.RestoreFrom = o.RestoreFrom
 	k.Log = o.Log
@@ -45,10 +65,18 @@ func Backup(ctx context.Context, dbFile, dst string) error {
 	return sqlite.Backup(ctx, dbFile, dst)
 }
 
-// Check makes sure a server can start on its datastore: the backup to
-// restore is sound (read whole), else the database there, if any, is one
-// SQLite can open.
+// Check makes sure a server can start on its datastore, writing nothing:
+// etcd's ports are free; or the backup to restore is sound (read whole),
+// else the database there, if any, is one SQLite can open.
 func Check(ctx context.Context, o Options) error {
+	if o.Etcd != nil {
+		if o.MigrateFromSQLite {
+			if err := sqlite.CheckExisting(o.DBFile); err != nil {
+				return err
+			}
+		}
+		return etcd.New(*o.Etcd).Check()
+	}
 	if o.RestoreFrom != "" {
 		if err := sqlite.Check(ctx, o.RestoreFrom, true, true); err != nil {
 			return fmt.Errorf("--datastore-restore: %w; give a file 'kite datastore backup' wrote", err)

@@ -65,15 +65,25 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	if err := checkWritable(layout.ServerDir()); err != nil {
 		return err
 	}
-	// A damaged database or backup stops the start before anything is
-	// written.
-	storeOptions := datastore.Options{DBFile: layout.DBFile(), Socket: layout.KineSocket(), RestoreFrom: cfg.DatastoreRestore, Log: log}
-	if err := datastore.Check(ctx, storeOptions); err != nil {
-		return err
-	}
-
 	nodeIP, advertiseIP, err := addresses(cfg)
 	if err != nil {
+		return err
+	}
+	p := pki.PKI{Dir: layout.ServerTLSDir()}
+	// A damaged database or backup, or etcd's ports in use, stop the start
+	// before anything is written.
+	storeOptions := datastore.Options{DBFile: layout.DBFile(), Socket: layout.KineSocket(), RestoreFrom: cfg.DatastoreRestore, Log: log}
+	choice, err := chooseDatastore(cfg)
+	if err != nil {
+		return err
+	}
+	useEtcd := choice.etcd
+	if useEtcd {
+		storeOptions.Etcd = etcdConfig(cfg, p, nodeIP)
+		storeOptions.Etcd.Discard = choice.discard
+		storeOptions.MigrateFromSQLite = choice.migrate
+	}
+	if err := datastore.Check(ctx, storeOptions); err != nil {
 		return err
 	}
 	listener, err := listen(cfg)
@@ -83,10 +93,14 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	defer listener.Close()
 
 	log.Info("checking certificates", "dir", layout.ServerTLSDir())
-	p := pki.PKI{Dir: layout.ServerTLSDir()}
 	sans := apiServerSANs(cfg, nodeIP, advertiseIP)
 	if err := p.Ensure(sans, time.Now()); err != nil {
 		return fmt.Errorf("server PKI: %w", err)
+	}
+	if useEtcd {
+		if err := p.EnsureEtcd(etcdSANs(nodeIP, advertiseIP), time.Now()); err != nil {
+			return fmt.Errorf("etcd PKI: %w", err)
+		}
 	}
 	caPEM, err := os.ReadFile(p.Cert(pki.ServerCA))
 	if err != nil {
@@ -188,6 +202,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 
 	store := datastore.New(storeOptions)
 	in.EtcdEndpoint = store.Endpoint()
+	if useEtcd {
+		in.EtcdCAFile, in.EtcdCertFile, in.EtcdKeyFile = p.Cert(pki.EtcdServerCA), p.Cert(pki.EtcdClient), p.Key(pki.EtcdClient)
+	}
 	components := []component.Component{
 		store,
 		&apiserver.APIServer{

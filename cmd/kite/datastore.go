@@ -33,7 +33,11 @@ func datastoreCommand() *cli.Command {
 						return fmt.Errorf("give one file to write the backup to: kite datastore backup FILE")
 					}
 					dst := c.Args().First()
-					db := datadir.New(dataDir).DBFile()
+					layout := datadir.New(dataDir)
+					if _, err := os.Stat(layout.EtcdMemberDir()); err == nil {
+						return fmt.Errorf("the server in %s keeps its cluster in embedded etcd (%s), not SQLite: 'kite datastore backup' backs up SQLite only", dataDir, layout.EtcdDir())
+					}
+					db := layout.DBFile()
 					if err := datastore.Backup(c.Context, db, dst); err != nil {
 						return err
 					}

@@ -41,6 +41,7 @@ func Server(cfg *config.Server) []cli.Flag {
 		&cli.StringSliceFlag{Name: "kube-apiserver-arg", Usage: "extra kube-apiserver flag, as name=value (repeatable)", Action: into(&cfg.APIServerArgs)},
 		&cli.StringSliceFlag{Name: "kube-scheduler-arg", Usage: "extra kube-scheduler flag, as name=value (repeatable)", Action: into(&cfg.SchedulerArgs)},
 		&cli.StringSliceFlag{Name: "kube-controller-manager-arg", Usage: "extra kube-controller-manager flag, as name=value (repeatable)", Action: into(&cfg.ControllerManagerArgs)},
+		&cli.BoolFlag{Name: "cluster-init", Usage: "keep the cluster in embedded etcd (in <data-dir>/server/db/etcd) instead of SQLite; later starts use etcd without the flag", Destination: &cfg.ClusterInit, EnvVars: []string{"KITE_CLUSTER_INIT"}},
 		&cli.StringFlag{Name: "datastore-restore", Usage: "restore this backup (from 'kite datastore backup') before starting; the old database is kept beside it", Destination: &cfg.DatastoreRestore},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run only the control plane, no node", Destination: &cfg.DisableAgent},
 		&cli.StringSliceFlag{Name: "disable", Usage: "leave out a packaged add-on, and remove it if it was there: " + strings.Join(config.AddOns, ", ") + " (repeatable, or a comma list)", Action: into(&cfg.Disable)},

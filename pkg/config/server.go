@@ -57,6 +57,10 @@ type Server struct {
 	// Disable lists packaged add-ons to leave out (and remove).
 	Disable []string
 
+	// ClusterInit keeps the cluster in embedded etcd instead of SQLite (a
+	// server with an etcd data dir uses it on every start, flag or not).
+	ClusterInit bool
+
 	// DatastoreRestore is a backup (kite datastore backup) to put in place
 	// of the datastore before the server starts.
 	DatastoreRestore string
@@ -175,6 +179,9 @@ func (s *Server) Validate() error {
 		} else if !st.Mode().IsRegular() {
 			add("--datastore-restore %s is not a file; give the file 'kite datastore backup' wrote", s.DatastoreRestore)
 		}
+	}
+	if s.ClusterInit && s.DatastoreRestore != "" {
+		add("--cluster-init and --datastore-restore cannot be used together: --datastore-restore restores a SQLite backup ('kite datastore backup') and --cluster-init starts etcd; give one of them")
 	}
 	s.Disable = commaList(s.Disable)
 	for _, name := range s.Disable {

@@ -50,6 +50,7 @@ func TestValidateRejects(t *testing.T) {
 		{"data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
 		{"missing backup", func(s *Server) { s.DatastoreRestore = "/no/such/backup.db" }, "--datastore-restore /no/such/backup.db: no such file"},
 		{"backup is a folder", func(s *Server) { s.DatastoreRestore = "/" }, "is not a file"},
+		{"etcd and a SQLite backup", func(s *Server) { s.ClusterInit = true; s.DatastoreRestore = "/etc/hostname" }, "--cluster-init and --datastore-restore cannot be used together"},
 		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
 	}
 	for _, c := range cases {

@@ -40,13 +40,24 @@ func (l Layout) Sockets() []string { return []string{l.KineSocket(), l.Container
 // ServerDir holds the control plane's state.
 func (l Layout) ServerDir() string { return l.join("server") }
 
-// DBDir holds the datastore (kine on SQLite).
+// DBDir holds the datastore (kine on SQLite, or embedded etcd).
 func (l Layout) DBDir() string { return l.join("server", "db") }
 
 // DBFile is kine's SQLite database; SQLite keeps -wal and -shm beside it, a
 // restore puts the old one aside as state.db.old-<time> and marks the
 // backup it restored in state.db.restored (datastore/sqlite).
 func (l Layout) DBFile() string { return l.join("server", "db", "state.db") }
+
+// EtcdDir is embedded etcd's data dir (kite server --cluster-init): its
+// member/ folder (WAL and bbolt database) and the name file. A server that
+// has one uses etcd, not SQLite.
+func (l Layout) EtcdDir() string { return l.join("server", "db", "etcd") }
+
+// EtcdMemberDir is the folder etcd makes in EtcdDir on its first start.
+func (l Layout) EtcdMemberDir() string { return l.join("server", "db", "etcd", "member") }
+
+// EtcdNameFile keeps this server's etcd member name, chosen once.
+func (l Layout) EtcdNameFile() string { return l.join("server", "db", "etcd", "name") }
 
 // KineSocket is kine's etcd API, for the API server (0600).
 func (l Layout) KineSocket() string { return l.join("server", "kine.sock") }

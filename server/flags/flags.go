@@ -12,17 +12,28 @@ import (
 
 // Inputs are the values decided at start rather than configured.
 type Inputs struct {
-	AdvertiseIP                 string
-	EtcdEndpoint                string // kine's socket
-	SchedulerKubeconfig         string
-	ControllerManagerKubeconfig string
+	AdvertiseIP  string
+	EtcdEndpoint string // kine's socket, or embedded etcd's loopback URL
+	// EtcdTLS: the etcd CA and the API server's client certificate for
+	// embedded etcd; empty for kine (a unix socket only root can open).
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+	SchedulerKubeconfig                   string
+	ControllerManagerKubeconfig           string
 }
 
 // APIServer returns kube-apiserver's flags.
 func APIServer(cfg *config.Server, in Inputs) []string {
 	p := pki.PKI{Dir: cfg.Layout().ServerTLSDir()}
 	issuer := "https://kubernetes.default.svc." + cfg.ClusterDomain
-	return config.MergeArgs([]config.Arg{
+	var etcdTLS []config.Arg
+	if in.EtcdCAFile != "" {
+		etcdTLS = []config.Arg{
+			{Name: "etcd-cafile", Value: in.EtcdCAFile},
+			{Name: "etcd-certfile", Value: in.EtcdCertFile},
+			{Name: "etcd-keyfile", Value: in.EtcdKeyFile},
+		}
+	}
+	return config.MergeArgs(append([]config.Arg{
 		{Name: "advertise-address", Value: in.AdvertiseIP},
 		{Name: "bind-address", Value: cfg.BindAddress},
 		{Name: "secure-port", Value: strconv.Itoa(cfg.HTTPSPort)},
@@ -54,7 +65,7 @@ func APIServer(cfg *config.Server, in Inputs) []string {
 		{Name: "service-cluster-ip-range", Value: cfg.ServiceCIDR},
 		{Name: "service-node-port-range", Value: "30000-32767"},
 		{Name: "profiling", Value: "false"},
-	}, cfg.APIServerArgs)
+	}, etcdTLS...), cfg.APIServerArgs)
 }
 
 // Scheduler returns kube-scheduler's flags.

@@ -43,6 +43,15 @@ const (
 	AuthProxy         = "client-auth-proxy"     // the front proxy's client certificate
 
 	ServiceAccountKey = "service-account.key"
+
+	// Embedded etcd's (EnsureEtcd): its clients and members present
+	// certificates of their own CAs, trusted by etcd alone, so that no
+	// Kubernetes credential reaches the datastore.
+	EtcdServerCA = "etcd-server-ca" // etcd's serving certificates and its clients'
+	EtcdPeerCA   = "etcd-peer-ca"   // members' certificates to each other
+	EtcdServing  = "etcd-server"
+	EtcdPeer     = "etcd-peer"
+	EtcdClient   = "etcd-client" // the API server's, and kite's own tools'
 )
 
 // User names and groups the certificates carry.
@@ -83,7 +92,10 @@ type leafSpec struct {
 	orgs  []string
 	units []string // not read by Kubernetes; kite marks a node's certificates with it
 	usage x509.ExtKeyUsage
-	sans  SANs
+	// alsoClient: the certificate serves and is a client too (etcd's: a
+	// member dials its peers, and its own gRPC gateway, with it).
+	alsoClient bool
+	sans       SANs
 }
 
 const (
@@ -123,6 +135,34 @@ func (p PKI) Ensure(apiserver SANs, now time.Time) error {
 		}
 	}
 	return ensureServiceAccountKey(p.ServiceAccountKeyFile())
+}
+
+// EnsureEtcd loads or makes embedded etcd's CAs and this server's etcd
+// certificates; sans are the names and addresses of this server
+// (localhost and 127.0.0.1 are added).
+func (p PKI) EnsureEtcd(sans SANs, now time.Time) error {
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return err
+	}
+	sans = withLoopback(sans)
+	cas := map[string]*pair{}
+	for _, name := range []string{EtcdServerCA, EtcdPeerCA} {
+		ca, err := p.ensureCA(name, now)
+		if err != nil {
+			return err
+		}
+		cas[name] = ca
+	}
+	for _, spec := range []leafSpec{
+		{name: EtcdServing, ca: EtcdServerCA, cn: "etcd-server", usage: servingUsage, alsoClient: true, sans: sans},
+		{name: EtcdPeer, ca: EtcdPeerCA, cn: "etcd-peer", usage: servingUsage, alsoClient: true, sans: sans},
+		{name: EtcdClient, ca: EtcdServerCA, cn: "etcd-client", usage: clientUsage},
+	} {
+		if err := p.ensureLeaf(spec, cas[spec.ca], now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p PKI) ensureCA(name string, now time.Time) (*pair, error) {
@@ -199,7 +239,7 @@ func sign(spec leafSpec, ca *pair, pub crypto.PublicKey, now time.Time) (*x509.C
 		NotBefore:    now.Add(-backdate),
 		NotAfter:     now.Add(LeafValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{spec.usage},
+		ExtKeyUsage:  extKeyUsage(spec),
 		DNSNames:     spec.sans.DNSNames,
 		IPAddresses:  spec.sans.IPs,
 	}
@@ -210,6 +250,13 @@ func sign(spec leafSpec, ca *pair, pub crypto.PublicKey, now time.Time) (*x509.C
 	return x509.ParseCertificate(der)
 }
 
+func extKeyUsage(spec leafSpec) []x509.ExtKeyUsage {
+	if spec.alsoClient {
+		return []x509.ExtKeyUsage{spec.usage, clientUsage}
+	}
+	return []x509.ExtKeyUsage{spec.usage}
+}
+
 // leafIsCurrent reports whether cert can be kept as it is.
 func leafIsCurrent(cert *x509.Certificate, spec leafSpec, ca *x509.Certificate, now time.Time) bool {
 	if cert.CheckSignatureFrom(ca) != nil {
@@ -218,7 +265,8 @@ func leafIsCurrent(cert *x509.Certificate, spec leafSpec, ca *x509.Certificate, 
 	if now.Add(renewBefore).After(cert.NotAfter) || now.Before(cert.NotBefore) {
 		return false
 	}
-	if cert.Subject.CommonName != spec.cn || !slices.Equal(cert.Subject.Organization, spec.orgs) {
+	if cert.Subject.CommonName != spec.cn || !slices.Equal(cert.Subject.Organization, spec.orgs) ||
+		!slices.Equal(cert.ExtKeyUsage, extKeyUsage(spec)) {
 		return false
 	}
 	for _, name := range spec.sans.DNSNames {

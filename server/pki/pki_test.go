@@ -337,3 +337,64 @@ func TestSignNodeCerts(t *testing.T) {
 		t.Fatal("signed junk")
 	}
 }
+
+func TestEnsureEtcd(t *testing.T) {
+	p := PKI{Dir: t.TempDir()}
+	if err := p.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, p.Dir)
+	sans := SANs{DNSNames: []string{"edge-1"}, IPs: []net.IP{net.ParseIP("198.18.0.11")}}
+	if err := p.EnsureEtcd(sans, now); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, p.Dir)
+	for name, content := range before {
+		if after[name] != content {
+			t.Errorf("EnsureEtcd changed %s", name)
+		}
+	}
+	for _, name := range []string{EtcdServerCA, EtcdPeerCA, EtcdServing, EtcdPeer, EtcdClient} {
+		if st, err := os.Stat(p.Key(name)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want a 0600 key", name, st, err)
+		}
+	}
+	// etcd's serving and peer certificates verify for the server's
+	// addresses and loopback, as servers and as clients.
+	for name, ca := range map[string]string{EtcdServing: EtcdServerCA, EtcdPeer: EtcdPeerCA} {
+		c := loadCert(t, p, name)
+		for _, host := range []string{"198.18.0.11", "127.0.0.1", "localhost", "edge-1"} {
+			if _, err := c.Verify(x509.VerifyOptions{DNSName: host, Roots: pool(t, p, ca), CurrentTime: now}); err != nil {
+				t.Errorf("%s for %s: %v", name, host, err)
+			}
+		}
+		if _, err := c.Verify(x509.VerifyOptions{Roots: pool(t, p, ca), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("%s as a client: %v", name, err)
+		}
+	}
+	// etcd's client certificate is trusted by etcd only: not by the API
+	// server (client CA); and no Kubernetes client certificate (a node's
+	// included) is trusted by etcd.
+	client := loadCert(t, p, EtcdClient)
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(t, p, EtcdServerCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("etcd client: %v", err)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(t, p, ClientCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("the etcd client certificate is trusted as a Kubernetes client")
+	}
+	for _, name := range []string{Admin, APIServerKubelet} {
+		if _, err := loadCert(t, p, name).Verify(x509.VerifyOptions{Roots: pool(t, p, EtcdServerCA), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+			t.Errorf("%s is trusted by etcd", name)
+		}
+	}
+	// A restart keeps everything.
+	if err := p.EnsureEtcd(sans, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	again := snapshot(t, p.Dir)
+	for name, content := range after {
+		if again[name] != content {
+			t.Errorf("second EnsureEtcd changed %s", name)
+		}
+	}
+}

@@ -50,3 +50,17 @@ func APIServerSANs(in SANInput) SANs {
 	}
 	return s
 }
+
+// withLoopback is sans with localhost, 127.0.0.1 and ::1.
+func withLoopback(in SANs) SANs {
+	out := SANs{DNSNames: slices.Clone(in.DNSNames), IPs: slices.Clone(in.IPs)}
+	if !slices.Contains(out.DNSNames, "localhost") {
+		out.DNSNames = append(out.DNSNames, "localhost")
+	}
+	for _, ip := range []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")} {
+		if !slices.ContainsFunc(out.IPs, ip.Equal) {
+			out.IPs = append(out.IPs, ip)
+		}
+	}
+	return out
+}

@@ -122,6 +122,13 @@ func TestDatastoreKeepsEveryAcknowledgedWrite(t *testing.T) {
 
 	srv = startServer(t, dataDir, kubeconfig, "--disable-agent")
 	srv.waitReady()
+	assertAllAcked(t, srv, acked, want)
+}
+
+// assertAllAcked checks that every ConfigMap named in the file acked (want
+// lines) is in srv.
+func assertAllAcked(t *testing.T, srv *server, acked string, want int) {
+	t.Helper()
 	got := configMapNames(t, srv)
 	f, err := os.Open(acked)
 	if err != nil {

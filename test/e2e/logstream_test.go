@@ -43,20 +43,27 @@ func TestLogStream(t *testing.T) {
 		if code := srv.stop(syscall.SIGTERM); code != 0 {
 			t.Fatalf("%s: exit code %d after SIGTERM", format, code)
 		}
-		seen := map[string]int{}
-		for i, line := range strings.Split(strings.TrimRight(srv.stderr.String(), "\n"), "\n") {
-			comp, err := parseLogLine(format, line)
-			if err != nil {
-				t.Errorf("%s line %d: %v: %q", format, i+1, err, line)
-				continue
-			}
-			seen[comp]++
+		assertLogStream(t, format, srv.stderr.String(), "kite", "apiserver", "kubelet", "containerd", "kine", "scheduler", "controller-manager")
+	}
+}
+
+// assertLogStream checks that every line of out is one record of format
+// with a component, and that each component of want has lines.
+func assertLogStream(t *testing.T, format, out string, want ...string) {
+	t.Helper()
+	seen := map[string]int{}
+	for i, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		comp, err := parseLogLine(format, line)
+		if err != nil {
+			t.Errorf("%s line %d: %v: %q", format, i+1, err, line)
+			continue
 		}
-		t.Logf("%s: lines by component: %v", format, seen)
-		for _, want := range []string{"kite", "apiserver", "kubelet", "containerd", "kine", "scheduler", "controller-manager"} {
-			if seen[want] == 0 {
-				t.Errorf("%s: no line of component %s", format, want)
-			}
+		seen[comp]++
+	}
+	t.Logf("%s: lines by component: %v", format, seen)
+	for _, c := range want {
+		if seen[c] == 0 {
+			t.Errorf("%s: no line of component %s", format, c)
 		}
 	}
 }

@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const etcdPod = `apiVersion: v1
+kind: Pod
+metadata: {name: on-etcd, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: sleep
+    image: kite.local/busybox:1.35
+    imagePullPolicy: Never
+    command: ["sleep", "3600"]
+`
+
+// TestEmbeddedEtcd: kite server --cluster-init keeps the cluster in
+// embedded etcd (not kine, not SQLite), which takes only etcd's own client
+// certificates; a pod runs on it; every write acknowledged before a kill -9
+// is there after a restart without the flag, and the pod is still running.
+func TestEmbeddedEtcd(t *testing.T) {
+	apiload(t)
+	dataDir := withBusybox(t, t.TempDir())
+	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
+	t.Cleanup(func() { killall(t, dataDir) })
+	srv := startServer(t, dataDir, kubeconfig, "--cluster-init", "--disable", "metrics-server,helm-controller,servicelb")
+	srv.waitReady()
+
+	server := filepath.Join(dataDir, "server")
+	for _, p := range []string{"db/etcd/member/wal", "db/etcd/member/snap/db"} {
+		if _, err := os.Stat(filepath.Join(server, p)); err != nil {
+			t.Errorf("etcd's data is not in the data dir: %v", err)
+		}
+	}
+	assertAbsent(t, filepath.Join(server, "db", "state.db"))
+	assertAbsent(t, filepath.Join(server, "kine.sock"))
+	for _, key := range []string{"etcd-server-ca", "etcd-peer-ca", "etcd-server", "etcd-peer", "etcd-client"} {
+		if st, err := os.Stat(filepath.Join(server, "tls", key+".key")); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("etcd key %s: %v %v, want mode 0600", key, st, err)
+		}
+	}
+	if out := srv.mustKubectl(t, "get", "--raw", "/readyz/etcd"); out != "ok" {
+		t.Errorf("/readyz/etcd: %q", out)
+	}
+	checkEtcdTakesOnlyItsClients(t, dataDir)
+
+	apply(t, srv, etcdPod)
+	podUID := waitPodRunning(t, srv, "on-etcd")
+
+	// 'kite datastore backup' is SQLite's; it says so.
+	if out, err := srv.kite("datastore", "backup", filepath.Join(t.TempDir(), "b.db")); err == nil || !strings.Contains(err.Error(), "keeps its cluster in embedded etcd") {
+		t.Errorf("kite datastore backup on an etcd server: %v %s", err, out)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, acked := createUntil(t, ctx, srv, 2000)
+	srv.stop(syscall.SIGKILL)
+	l.wait(t, time.Minute)
+	want := countLines(acked)
+	// etcd's lines, and the API server's etcd client's, are in the one
+	// stream.
+	assertLogStream(t, "text", srv.stderr.String(), "etcd", "apiserver", "kubelet")
+
+	// No --cluster-init: the etcd data dir says what the datastore is.
+	srv = startServer(t, dataDir, kubeconfig, "--disable", "metrics-server,helm-controller,servicelb")
+	srv.waitReady()
+	if !strings.Contains(srv.stderr.String(), "datastore (embedded etcd)") {
+		t.Error("the restarted server does not say it uses embedded etcd")
+	}
+	assertAbsent(t, filepath.Join(server, "db", "state.db"))
+	assertAllAcked(t, srv, acked, want)
+	if uid := waitPodRunning(t, srv, "on-etcd"); uid != podUID {
+		t.Errorf("pod on-etcd is a new one after the restart (%s, was %s)", uid, podUID)
+	}
+	if code := srv.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("kite server exit code %d after SIGTERM", code)
+	}
+	assertLogStream(t, "text", srv.stderr.String(), "etcd", "apiserver")
+}
+
+// waitPodRunning waits for the default namespace's pod name to run, and
+// returns its UID.
+func waitPodRunning(t *testing.T, srv *server, name string) string {
+	t.Helper()
+	var uid string
+	eventually(t, 2*time.Minute, "pod "+name+" Running", func() error {
+		out, err := srv.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase} {.metadata.uid}")
+		if err != nil {
+			return err
+		}
+		phase, id, _ := strings.Cut(out, " ")
+		if phase != "Running" {
+			return fmt.Errorf("phase %q", phase)
+		}
+		uid = id
+		return nil
+	})
+	return uid
+}
+
+// checkEtcdTakesOnlyItsClients calls etcd's /health at the node's address
+// with etcd's client certificate (answered), with none, with the
+// administrator's Kubernetes certificate and with the node's (refused).
+func checkEtcdTakesOnlyItsClients(t *testing.T, dataDir string) {
+	t.Helper()
+	tlsDir := filepath.Join(dataDir, "server", "tls")
+	roots := x509.NewCertPool()
+	ca, err := os.ReadFile(filepath.Join(tlsDir, "etcd-server-ca.crt"))
+	if err != nil || !roots.AppendCertsFromPEM(ca) {
+		t.Fatalf("etcd server CA: %v", err)
+	}
+	load := func(cert, key string) []tls.Certificate {
+		c, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []tls.Certificate{c}
+	}
+	health := func(certs []tls.Certificate) (string, error) {
+		conn, err := inNetns("/run/netns/"+theLab.node, func() (*tls.Conn, error) {
+			d := &net.Dialer{Timeout: 5 * time.Second}
+			return tls.DialWithDialer(d, "tcp", net.JoinHostPort(labNodeIP, "2379"), &tls.Config{RootCAs: roots, Certificates: certs, ServerName: labNodeIP})
+		})
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n"); err != nil {
+			return "", err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		return string(body), err
+	}
+	if out, err := health(load(filepath.Join(tlsDir, "etcd-client.crt"), filepath.Join(tlsDir, "etcd-client.key"))); err != nil || !strings.Contains(out, `"health":"true"`) {
+		t.Errorf("etcd /health with etcd's client certificate: %v %q", err, out)
+	}
+	for who, certs := range map[string][]tls.Certificate{
+		"no certificate":                 nil,
+		"the administrator's":            load(filepath.Join(tlsDir, "client-admin.crt"), filepath.Join(tlsDir, "client-admin.key")),
+		"the node's kubelet certificate": load(filepath.Join(dataDir, "agent", "tls", "kubelet-client.crt"), filepath.Join(dataDir, "agent", "tls", "kubelet-client.key")),
+	} {
+		if out, err := health(certs); err == nil {
+			t.Errorf("etcd answered a client with %s: %q", who, out)
+		}
+	}
+}
+
+// TestEmbeddedEtcdBadInput: a busy etcd port, --cluster-init on a server
+// whose SQLite database is damaged, --cluster-init with a SQLite backup to
+// restore: each stops the start with one clear error, before any file is
+// written.
+func TestEmbeddedEtcdBadInput(t *testing.T) {
+	ln, err := listenIn("/run/netns/"+theLab.node, net.JoinHostPort(labNodeIP, "2380"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	code, out := runKite(t, "server", "--cluster-init", "--data-dir", dataDir, "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"))
+	ln.Close()
+	assertFailed(t, code, out, "etcd peer port "+labNodeIP+":2380 is already in use")
+	for _, p := range []string{"server/tls", "server/db/etcd"} {
+		assertAbsent(t, filepath.Join(dataDir, p))
+	}
+
+	// --cluster-init on a SQLite server whose database is damaged: the move
+	// into etcd does not start.
+	dataDir = t.TempDir()
+	db := filepath.Join(dataDir, "server", "db", "state.db")
+	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out = runKite(t, "server", "--cluster-init", "--data-dir", dataDir, "--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"))
+	assertFailed(t, code, out, db+" is not an SQLite database")
+	for _, p := range []string{"server/tls", "server/db/etcd"} {
+		assertAbsent(t, filepath.Join(dataDir, p))
+	}
+
+	code, out = runKite(t, "server", "--cluster-init", "--datastore-restore", db, "--data-dir", t.TempDir())
+	assertFailed(t, code, out, "--cluster-init and --datastore-restore cannot be used together")
+}
