@@ -40,26 +40,26 @@ func migrateFromSQLite(ctx context.Context, db, socket string, to *clientv3.Clie
 		return fmt.Errorf("read the SQLite cluster %s to move it to etcd: %w; it is unchanged, start without --cluster-init to keep using it", db, err)
 	}
 	sort.Slice(kvs, func(i, j int) bool { return kvs[i].ModRevision < kvs[j].ModRevision })
+	// One put a key, in order: a transaction of several would give them
+	// one revision. Events keep a lease (see leasedTTL).
 	var lease clientv3.LeaseID
-	const batch = 100 // within etcd's --max-txn-ops (128)
-	for i := 0; i < len(kvs); i += batch {
-		var ops []clientv3.Op
-		for _, kv := range kvs[i:min(i+batch, len(kvs))] {
-			var opts []clientv3.OpOption
-			if kv.Lease != 0 {
-				if lease == 0 {
-					l, err := to.Grant(ctx, int64(leasedTTL/time.Second))
-					if err != nil {
-						return fmt.Errorf("etcd lease: %w", err)
-					}
-					lease = l.ID
+	for i, kv := range kvs {
+		var opts []clientv3.OpOption
+		if kv.Lease != 0 {
+			if lease == 0 {
+				l, err := to.Grant(ctx, int64(leasedTTL/time.Second))
+				if err != nil {
+					return fmt.Errorf("etcd lease: %w", err)
 				}
-				opts = append(opts, clientv3.WithLease(lease))
+				lease = l.ID
 			}
-			ops = append(ops, clientv3.OpPut(string(kv.Key), string(kv.Value), opts...))
+			opts = append(opts, clientv3.WithLease(lease))
 		}
-		if _, err := to.Txn(ctx).Then(ops...).Commit(); err != nil {
+		if _, err := to.Put(ctx, string(kv.Key), string(kv.Value), opts...); err != nil {
 			return fmt.Errorf("write the SQLite cluster into etcd: %w", err)
+		}
+		if (i+1)%10000 == 0 {
+			log.Info("moving the cluster from SQLite into etcd", "objects", i+1, "of", len(kvs))
 		}
 	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {

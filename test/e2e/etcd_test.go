@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -205,4 +206,71 @@ func TestEmbeddedEtcdBadInput(t *testing.T) {
 
 	code, out = runKite(t, "server", "--cluster-init", "--datastore-restore", db, "--data-dir", t.TempDir())
 	assertFailed(t, code, out, "--cluster-init and --datastore-restore cannot be used together")
+}
+
+// TestEtcdMigration: a SQLite server restarted with --cluster-init moves
+// its objects into etcd (same content, same relative order of resource
+// versions), keeps the SQLite file aside, and its pod keeps running.
+func TestEtcdMigration(t *testing.T) {
+	dataDir := withBusybox(t, t.TempDir())
+	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
+	t.Cleanup(func() { killall(t, dataDir) })
+	disable := []string{"--disable", "coredns,metrics-server,helm-controller,servicelb,local-storage"}
+	srv := startServer(t, dataDir, kubeconfig, disable...)
+	srv.waitReady()
+	apply(t, srv, etcdPod)
+	podUID := waitPodRunning(t, srv, "on-etcd")
+	// first is changed last: its resource version must stay the newest.
+	srv.mustKubectl(t, "create", "configmap", "first", "--from-literal=k=v1")
+	srv.mustKubectl(t, "create", "configmap", "second", "--from-literal=k=v1")
+	srv.mustKubectl(t, "create", "secret", "generic", "s", "--from-literal=password=kept")
+	srv.mustKubectl(t, "patch", "configmap", "first", "-p", `{"data":{"k":"v2"}}`)
+	before := srv.mustKubectl(t, "get", "configmaps,secrets,pods,nodes,namespaces", "-A", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}/{.metadata.uid} {end}")
+	if code := srv.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+
+	srv = startServer(t, dataDir, kubeconfig, append([]string{"--cluster-init"}, disable...)...)
+	srv.waitReady()
+	if !strings.Contains(srv.stderr.String(), "moved the cluster from SQLite into etcd") {
+		t.Error("the server does not say it moved the cluster")
+	}
+	db := filepath.Join(dataDir, "server", "db")
+	if _, err := os.Stat(filepath.Join(db, "state.db.migrated")); err != nil {
+		t.Errorf("the SQLite file is not kept aside: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(db, "state.db")); !os.IsNotExist(err) {
+		t.Errorf("state.db is still in place after the move: %v", err)
+	}
+	after := srv.mustKubectl(t, "get", "configmaps,secrets,pods,nodes,namespaces", "-A", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}/{.metadata.uid} {end}")
+	for _, obj := range strings.Fields(before) {
+		if !strings.Contains(after, obj) {
+			t.Errorf("%s is not in etcd after the move", obj)
+		}
+	}
+	if out := srv.mustKubectl(t, "get", "configmap", "first", "-o", "jsonpath={.data.k}"); out != "v2" {
+		t.Errorf("configmap first has k=%q after the move, want v2", out)
+	}
+	if out := srv.mustKubectl(t, "get", "secret", "s", "-o", "jsonpath={.data.password}"); out != "a2VwdA==" {
+		t.Errorf("secret s has password %q after the move", out)
+	}
+	rv := func(name string) int {
+		out := srv.mustKubectl(t, "get", "configmap", name, "-o", "jsonpath={.metadata.resourceVersion}")
+		n, err := strconv.Atoi(out)
+		if err != nil {
+			t.Fatalf("resourceVersion of %s: %q", name, out)
+		}
+		return n
+	}
+	if first, second := rv("first"), rv("second"); first <= second {
+		t.Errorf("resource versions out of order after the move: first (changed last) %d, second %d", first, second)
+	}
+	if uid := waitPodRunning(t, srv, "on-etcd"); uid != podUID {
+		t.Errorf("pod on-etcd is a new one after the move (%s, was %s)", uid, podUID)
+	}
+	// The cluster takes writes.
+	srv.mustKubectl(t, "create", "configmap", "after-move")
+	if code := srv.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM", code)
+	}
 }
