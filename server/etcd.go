@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kite-project/kite/datastore/etcd"
 	"github.com/kite-project/kite/pkg/config"
@@ -19,6 +22,8 @@ type datastoreChoice struct {
 	migrate bool
 	// discard: an earlier move was cut short; its etcd copy goes first.
 	discard bool
+	// join: a new member of the control plane of cfg.JoinURL.
+	join bool
 }
 
 // chooseDatastore says whether this server keeps the cluster in embedded
@@ -37,6 +42,10 @@ func chooseDatastore(cfg config.Server) (datastoreChoice, error) {
 		return datastoreChoice{}, fmt.Errorf("SQLite database: %w", err)
 	}
 	switch {
+	case cfg.JoinURL != "" && !hasEtcd && hasSQLite:
+		return datastoreChoice{}, fmt.Errorf("--server: this data dir holds a cluster in SQLite (%s); a server that joins another starts empty: give it a fresh --data-dir", layout.DBFile())
+	case cfg.JoinURL != "" && !hasEtcd:
+		return datastoreChoice{etcd: true, join: true}, nil
 	case hasEtcd && hasSQLite:
 		return datastoreChoice{etcd: true, migrate: true, discard: true}, nil
 	case hasEtcd:
@@ -85,4 +94,30 @@ func etcdSANs(nodeIP, advertiseIP net.IP) pki.SANs {
 		s.DNSNames = []string{strings.ToLower(h)}
 	}
 	return s
+}
+
+// resetEtcd makes this server's etcd member a cluster of one with its data
+// (--cluster-reset), for a control plane that lost its quorum: etcd starts
+// with ForceNewCluster, serves, and stops.
+func resetEtcd(ctx context.Context, c etcd.Config, log *slog.Logger) error {
+	c.ForceNewCluster = true
+	e := etcd.New(c)
+	e.Log = log
+	if err := e.Prepare(ctx); err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	readyErr := e.Ready(readyCtx)
+	stop()
+	if err := <-done; err != nil {
+		return err
+	}
+	if readyErr != nil {
+		return fmt.Errorf("--cluster-reset: etcd did not start as a cluster of one: %w", readyErr)
+	}
+	return nil
 }

@@ -73,6 +73,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	// A damaged database or backup, or etcd's ports in use, stop the start
 	// before anything is written.
 	storeOptions := datastore.Options{DBFile: layout.DBFile(), Socket: layout.KineSocket(), RestoreFrom: cfg.DatastoreRestore, Log: log}
+	if cfg.JoinURL != "" && !cfg.ClusterReset {
+		if _, err := os.Stat(layout.EtcdMemberDir()); err == nil {
+			if err := rejoinIfRemoved(ctx, cfg, log); err != nil {
+				return err
+			}
+		}
+	}
 	choice, err := chooseDatastore(cfg)
 	if err != nil {
 		return err
@@ -86,11 +93,26 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	if err := datastore.Check(ctx, storeOptions); err != nil {
 		return err
 	}
+	if cfg.ClusterReset {
+		if !useEtcd || choice.migrate || choice.join {
+			return fmt.Errorf("--cluster-reset: this server has no etcd data (%s) to reset; it is for a server of an etcd cluster that lost its quorum", layout.EtcdMemberDir())
+		}
+		if err := resetEtcd(ctx, *storeOptions.Etcd, log); err != nil {
+			return err
+		}
+		log.Warn("etcd is now a cluster of one with this server's data; start kite again without --cluster-reset. Start each other server with --server https://" + net.JoinHostPort(advertiseIP.String(), strconv.Itoa(cfg.HTTPSPort)) + " and the server token: it keeps its old etcd data aside and joins again as a new member")
+		return nil
+	}
 	listener, err := listen(cfg)
 	if err != nil {
 		return err
 	}
 	defer listener.Close()
+	if choice.join {
+		if err := joinControlPlane(ctx, &cfg, p, storeOptions.Etcd, log); err != nil {
+			return err
+		}
+	}
 
 	log.Info("checking certificates", "dir", layout.ServerTLSDir())
 	sans := apiServerSANs(cfg, nodeIP, advertiseIP)
@@ -110,16 +132,17 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	if err != nil {
 		return err
 	}
-	agentSecret := ""
+	agentSecret, agentTokenFull := "", ""
 	if _, statErr := os.Stat(layout.AgentTokenFile()); cfg.AgentToken != "" || statErr == nil {
 		agentToken, err := token.Ensure(layout.AgentTokenFile(), cfg.AgentToken, token.HashCA(caPEM), token.AgentUser)
 		if err != nil {
 			return err
 		}
-		agentSecret = agentToken.Password
+		agentSecret, agentTokenFull = agentToken.Password, agentToken.String()
 	}
 
 	in := flags.Inputs{
+		LeaderElect:                 useEtcd,
 		AdvertiseIP:                 advertiseIP.String(),
 		SchedulerKubeconfig:         layout.SchedulerKubeconfig(),
 		ControllerManagerKubeconfig: layout.ControllerManagerKubeconfig(),
@@ -153,6 +176,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	if err != nil {
 		return err
 	}
+	store := datastore.New(storeOptions)
+	servers := join.ServerJoin{Settings: sharedSettings(cfg), AgentToken: agentTokenFull}
+	if members, ok := store.(join.EtcdMembers); ok {
+		servers.Etcd = members
+	}
 	tokenCache := &join.TokenCache{Client: joinClient}
 	removals := &noderemoval.Registry{Client: admin, PasswordSecret: join.PasswordSecretName, Log: log}
 	joinHandler := &join.Handler{
@@ -172,6 +200,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 		Tokens:         tokenCache,
 		Removed:        removals.Refused,
 		RemovalsLoaded: removals.Loaded,
+		Servers:        servers,
 		Tunnel:         tun,
 		Log:            log,
 	}
@@ -200,7 +229,6 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 		return nil
 	}
 
-	store := datastore.New(storeOptions)
 	in.EtcdEndpoint = store.Endpoint()
 	if useEtcd {
 		in.EtcdCAFile, in.EtcdCertFile, in.EtcdKeyFile = p.Cert(pki.EtcdServerCA), p.Cert(pki.EtcdClient), p.Key(pki.EtcdClient)
@@ -227,7 +255,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 		// Before the manifests: HelmChart files apply once its kinds exist.
 		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: layout.AdminKubeconfig(),
 			ManifestsDir: layout.ManifestsDir(), CacheDir: layout.HelmDir(), Log: log, Remove: cfg.Disabled("helm-controller")},
-		&manifests.Deployer{Dir: layout.ManifestsDir(), Config: adminConfig, Log: log},
+		&manifests.Deployer{Dir: layout.ManifestsDir(), Config: adminConfig, Log: log, Server: manifestsOwner(cfg, useEtcd)},
 		&servicelb.Controller{Client: admin, Informers: shared, Log: log, Remove: cfg.Disabled("servicelb")},
 	}
 	if !cfg.Disabled("local-storage") {
@@ -238,6 +266,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	}
 	if !cfg.Disabled("metrics-server") {
 		components = append(components, metrics)
+	}
+	if remover, ok := store.(EtcdMemberRemover); ok {
+		components = append(components, &etcdMemberRemoval{Etcd: remover, Informers: shared, Log: log})
 	}
 	if !cfg.DisableAgent {
 		// The server's own node joins like any other: over loopback, with
@@ -252,6 +283,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 			LBPort:  cfg.HTTPSPort + 1,
 			Log:     log,
 		}})
+		own := &serverNode{Client: admin, NodeName: func() string { return ownNodeName(cfg) }, Log: log}
+		if useEtcd {
+			own.EtcdNameFile = layout.EtcdNameFile()
+		}
+		components = append(components, own)
 	}
 	group := component.Group{
 		Log: log,

@@ -7,16 +7,12 @@
 package join
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +25,7 @@ import (
 	"github.com/kite-project/kite/pkg/datadir"
 	"github.com/kite-project/kite/pkg/fileutil"
 	"github.com/kite-project/kite/pkg/joinapi"
+	"github.com/kite-project/kite/pkg/joinclient"
 	"github.com/kite-project/kite/pkg/token"
 )
 
@@ -55,9 +52,7 @@ type Joined struct {
 
 // Error is a refusal that retrying cannot mend: a bad token, a CA that is
 // not the pinned one, a name taken by another node. kite agent ends on it.
-type Error struct{ Msg string }
-
-func (e *Error) Error() string { return e.Msg }
+type Error = joinclient.Error
 
 // The node's certificates, by their names in the join API.
 const (
@@ -66,47 +61,15 @@ const (
 	KubeProxyName      = joinapi.KubeProxy
 )
 
-// retry backs off from 1 s to 30 s.
-type retry struct{ wait time.Duration }
-
-func (r *retry) sleep(ctx context.Context) error {
-	r.wait = min(max(2*r.wait, time.Second), 30*time.Second)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(r.wait):
-		return nil
-	}
-}
-
 // Join runs the join, retrying while the server cannot be reached (and
 // saying so), and returns at once on a refusal.
 func Join(ctx context.Context, req Request) (*Joined, error) {
-	var r retry
-	var caPEM []byte
-	for {
-		var err error
-		caPEM, err = fetchCA(ctx, req.Server)
-		if err == nil {
-			break
-		}
-		var fatal *Error
-		if errors.As(err, &fatal) {
-			return nil, err
-		}
-		req.Log.Warn("cannot reach the server; retrying", "server", req.Server, "err", err, "in", min(max(2*r.wait, time.Second), 30*time.Second))
-		if err := r.sleep(ctx); err != nil {
-			return nil, err
-		}
+	roots, pinned, err := joinclient.PinnedRoots(ctx, req.Server, req.Token, req.Log)
+	if err != nil {
+		return nil, err
 	}
-	if req.Token.CAHash == "" {
+	if !pinned {
 		req.Log.Warn("the token has no CA hash, so the server's CA is not pinned: anyone between this node and the server could pose as it; use the full K10… token from the server's token file")
-	} else if got := token.HashCA(caPEM); got != req.Token.CAHash {
-		return nil, &Error{fmt.Sprintf("the server at %s has CA hash %s, but the token pins %s: the token belongs to another cluster, or something between this node and the server poses as it; check --server and --token (no secret was sent)", req.Server, got, req.Token.CAHash)}
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		return nil, &Error{fmt.Sprintf("the server at %s sent no PEM CA certificate at %s; is it a kite server?", req.Server, joinapi.CACertsPath)}
 	}
 
 	j := &Joined{keys: map[string][]byte{}, files: req.Files}
@@ -126,10 +89,6 @@ func Join(ctx context.Context, req Request) (*Joined, error) {
 		j.keys[name] = keyPEM
 		body.CSRs[name] = string(csr)
 	}
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
 	tlsConfig := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	// A node that joined before proves its name with its certificate too,
 	// so it can rejoin after its (bootstrap) token was deleted.
@@ -137,8 +96,9 @@ func Join(ctx context.Context, req Request) (*Joined, error) {
 		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	var r joinclient.Retry
 	for {
-		resp, err := post(ctx, client, req.Server+joinapi.JoinPath, req.Token.Credentials(), payload)
+		resp, err := joinclient.Post[joinapi.Response](ctx, client, req.Server+joinapi.JoinPath, req.Token.Credentials(), body)
 		if err == nil {
 			j.Response = *resp
 			return j, j.check()
@@ -148,76 +108,9 @@ func Join(ctx context.Context, req Request) (*Joined, error) {
 			return nil, err
 		}
 		req.Log.Warn("join did not complete; retrying", "server", req.Server, "err", err)
-		if err := r.sleep(ctx); err != nil {
+		if err := r.Sleep(ctx); err != nil {
 			return nil, err
 		}
-	}
-}
-
-// fetchCA asks for the CA anonymously. The server is not verified yet:
-// the caller checks what it gets against the token's hash.
-func fetchCA(ctx context.Context, server string) ([]byte, error) {
-	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // verified by hash, below in Join
-	}}
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, server+joinapi.CACertsPath, nil)
-	if err != nil {
-		return nil, &Error{fmt.Sprintf("--server %q: %v; give it as https://HOST:6443", server, err)}
-	}
-	resp, err := client.Do(r)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s", server+joinapi.CACertsPath, resp.Status)
-	}
-	return data, nil
-}
-
-func post(ctx context.Context, client *http.Client, url, creds string, payload []byte) (*joinapi.Response, error) {
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-	if err != nil {
-		return nil, err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("Authorization", "Bearer "+creds)
-	resp, err := client.Do(r)
-	if err != nil {
-		var unknownCA x509.UnknownAuthorityError
-		var hostname x509.HostnameError
-		if errors.As(err, &unknownCA) || errors.As(err, &hostname) {
-			return nil, &Error{fmt.Sprintf("the server's certificate does not verify against its CA: %v; check --server (the server's certificate names: add --tls-san on the server)", err)}
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusOK {
-		var out joinapi.Response
-		if err := json.Unmarshal(data, &out); err != nil {
-			return nil, fmt.Errorf("unreadable join answer: %w", err)
-		}
-		return &out, nil
-	}
-	var e joinapi.Error
-	if json.Unmarshal(data, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(data))
-	}
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return nil, fmt.Errorf("the server answered %s: %s", resp.Status, e.Error)
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, &Error{fmt.Sprintf("%s is not a kite server's join endpoint (%s); check --server", url, resp.Status)}
-	default:
-		return nil, &Error{e.Error}
 	}
 }
 

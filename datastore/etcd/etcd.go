@@ -53,6 +53,13 @@ type Config struct {
 	// Discard: the data dir holds a copy of another datastore that was
 	// cut short; it is removed before etcd starts (Seed copies again).
 	Discard bool
+	// InitialCluster, for a member joining a cluster (the server it joined
+	// added it as a learner): name=peerURL of every member. Empty: a new
+	// one-member cluster. Only read at the first start.
+	InitialCluster string
+	// ForceNewCluster makes the member a cluster of one with its data
+	// (kite server --cluster-reset), dropping the other members.
+	ForceNewCluster bool
 }
 
 // Etcd is the datastore component.
@@ -64,8 +71,9 @@ type Etcd struct {
 	// SQLite cluster into etcd).
 	Seed func(ctx context.Context, c *clientv3.Client) error
 
-	etcd  *embed.Etcd
-	ready chan struct{}
+	etcd   *embed.Etcd
+	client *clientv3.Client // in-process; set before ready is closed (readyClient)
+	ready  chan struct{}
 }
 
 // New returns the embedded etcd of c; zero ports are the defaults.
@@ -134,17 +142,21 @@ func (e *Etcd) Run(ctx context.Context) error {
 	}
 	e.etcd = etcd
 	defer etcd.Close()
+	client := v3client.New(etcd.Server)
+	defer client.Close()
 	select {
 	case <-etcd.Server.ReadyNotify():
+		if err := e.waitVoter(ctx, etcd); err != nil || ctx.Err() != nil {
+			return err
+		}
 		if e.Seed != nil {
-			c := v3client.New(etcd.Server)
-			err := e.Seed(ctx, c)
-			c.Close()
-			if err != nil {
+			if err := e.Seed(ctx, client); err != nil {
 				return err
 			}
 		}
+		e.client = client
 		close(e.ready)
+		go e.tendLearners(ctx, client)
 	case err := <-etcd.Err():
 		return fmt.Errorf("etcd: %w", err)
 	case <-ctx.Done():
@@ -153,9 +165,38 @@ func (e *Etcd) Run(ctx context.Context) error {
 	select {
 	case err := <-etcd.Err():
 		return fmt.Errorf("etcd: %w", err)
+	case <-etcd.Server.StopNotify():
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.New("etcd stopped on its own: if this server's node was deleted, its member was removed from the cluster; start kite again and it joins as a new member (with --server), see the etcd lines above")
 	case <-ctx.Done():
 		return nil
 	}
+}
+
+// waitVoter waits while this member is a learner (a server that just
+// joined): a learner serves no writes nor consistent reads, so the API
+// server starts once the leader has promoted it.
+func (e *Etcd) waitVoter(ctx context.Context, etcd *embed.Etcd) error {
+	said := false
+	for etcd.Server.IsLearner() {
+		if !said {
+			e.log().Info("this etcd member is a learner until it has caught up and the leader promotes it; waiting")
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-etcd.Err():
+			return fmt.Errorf("etcd: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if said {
+		e.log().Info("this etcd member votes now")
+	}
+	return nil
 }
 
 func (e *Etcd) Ready(ctx context.Context) error {
@@ -181,17 +222,22 @@ func (e *Etcd) embedConfig(name string) (*embed.Config, error) {
 	clientURL := func(host string) url.URL {
 		return url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(e.ClientPort))}
 	}
-	peer := url.URL{Scheme: "https", Host: net.JoinHostPort(e.IP.String(), strconv.Itoa(e.PeerPort))}
+	peer, _ := url.Parse(PeerURL(e.IP, e.PeerPort))
 	cfg.ListenClientUrls = []url.URL{clientURL("127.0.0.1")}
 	if !e.IP.IsLoopback() {
 		cfg.ListenClientUrls = append(cfg.ListenClientUrls, clientURL(e.IP.String()))
 	}
 	cfg.AdvertiseClientUrls = []url.URL{clientURL(e.IP.String())}
-	cfg.ListenPeerUrls = []url.URL{peer}
-	cfg.AdvertisePeerUrls = []url.URL{peer}
+	cfg.ListenPeerUrls = []url.URL{*peer}
+	cfg.AdvertisePeerUrls = []url.URL{*peer}
 	cfg.InitialCluster = name + "=" + peer.String()
 	cfg.ClusterState = embed.ClusterStateFlagNew
+	if e.InitialCluster != "" {
+		cfg.InitialCluster = e.InitialCluster
+		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
 
+	cfg.ForceNewCluster = e.ForceNewCluster
 	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: e.Server.CertFile, KeyFile: e.Server.KeyFile, TrustedCAFile: e.Server.CAFile, ClientCertAuth: true}
 	cfg.PeerTLSInfo = transport.TLSInfo{CertFile: e.Peer.CertFile, KeyFile: e.Peer.KeyFile, TrustedCAFile: e.Peer.CAFile, ClientCertAuth: true}
 	// The API server compacts every 5 minutes; etcd's own compactor stays
@@ -207,31 +253,55 @@ func (e *Etcd) log() *slog.Logger {
 }
 
 // memberName is this server's etcd member name: read from NameFile, else
-// NamePrefix and a random suffix (two servers may share a host name),
-// written there (0600) before etcd first starts.
+// a new one (NewMemberName), written there (0600) before etcd first starts.
 func (e *Etcd) memberName() (string, error) {
 	if b, err := os.ReadFile(e.NameFile); err == nil {
 		name := strings.TrimSpace(string(b))
-		if !validName.MatchString(name) {
+		if !ValidName(name) {
 			return "", fmt.Errorf("etcd member name file %s holds %q, not a name; move the etcd data dir %s aside to start a new member", e.NameFile, name, e.Dir)
 		}
 		return name, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
+	name, err := NewMemberName(e.NamePrefix)
+	if err != nil {
+		return "", err
+	}
+	return name, WriteMemberName(e.NameFile, name)
+}
+
+// NewMemberName is prefix (the node name) and a random suffix: two servers
+// may share a host name.
+func NewMemberName(prefix string) (string, error) {
 	suffix := make([]byte, 4)
 	if _, err := rand.Read(suffix); err != nil {
 		return "", err
 	}
-	prefix := strings.ToLower(e.NamePrefix)
+	prefix = strings.ToLower(prefix)
 	if prefix == "" {
 		prefix = "kite"
 	}
-	name := prefix + "-" + hex.EncodeToString(suffix)
-	if err := os.MkdirAll(filepath.Dir(e.NameFile), 0o700); err != nil {
-		return "", err
-	}
-	return name, os.WriteFile(e.NameFile, []byte(name+"\n"), 0o600)
+	return prefix + "-" + hex.EncodeToString(suffix), nil
 }
 
+// WriteMemberName keeps name in file (0600).
+func WriteMemberName(file, name string) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(file, []byte(name+"\n"), 0o600)
+}
+
+// ValidName says whether name can be a member name kite made.
+func ValidName(name string) bool { return len(name) <= 100 && validName.MatchString(name) }
+
 var validName = regexp.MustCompile(`^[a-z0-9][-a-z0-9.]*$`)
+
+// PeerURL is the peer URL of a member at ip.
+func PeerURL(ip net.IP, port int) string {
+	if port == 0 {
+		port = DefaultPeerPort
+	}
+	return (&url.URL{Scheme: "https", Host: net.JoinHostPort(ip.String(), strconv.Itoa(port))}).String()
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -57,9 +58,18 @@ type Server struct {
 	// Disable lists packaged add-ons to leave out (and remove).
 	Disable []string
 
+	// JoinURL is a server of the cluster this server joins as a
+	// control-plane member (--server); Token must then be the cluster's
+	// server token, in full.
+	JoinURL string
+
 	// ClusterInit keeps the cluster in embedded etcd instead of SQLite (a
 	// server with an etcd data dir uses it on every start, flag or not).
 	ClusterInit bool
+
+	// ClusterReset makes this server's etcd member a cluster of one with
+	// its data, then stops (the control plane lost its quorum).
+	ClusterReset bool
 
 	// DatastoreRestore is a backup (kite datastore backup) to put in place
 	// of the datastore before the server starts.
@@ -180,6 +190,29 @@ func (s *Server) Validate() error {
 			add("--datastore-restore %s is not a file; give the file 'kite datastore backup' wrote", s.DatastoreRestore)
 		}
 	}
+	if s.JoinURL != "" {
+		if u, err := url.Parse(s.JoinURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("--server %q is not a server's URL; give it as https://HOST:6443", s.JoinURL)
+		}
+		s.JoinURL = strings.TrimSuffix(s.JoinURL, "/")
+		switch t, err := token.Parse(s.Token); {
+		case s.Token == "":
+			add("--server needs --token: the cluster's server token, from <data-dir>/server/token on a server")
+		case err != nil:
+			// reported above
+		case t.CAHash == "":
+			add("--token: a joining server needs the full server token (K10<hash>::server:<secret>, from <data-dir>/server/token on a server), which pins the cluster's CA: the cluster's keys are sent only to a server that checked it")
+		}
+		if s.ClusterInit {
+			add("--server and --cluster-init cannot be used together: --cluster-init starts a new cluster, --server joins one; give one of them")
+		}
+		if s.DatastoreRestore != "" {
+			add("--server and --datastore-restore cannot be used together: a joining server takes the cluster's data from the others")
+		}
+	}
+	if s.ClusterReset && s.DatastoreRestore != "" {
+		add("--cluster-reset and --datastore-restore cannot be used together: --cluster-reset keeps this server's etcd data, --datastore-restore restores a SQLite backup")
+	}
 	if s.ClusterInit && s.DatastoreRestore != "" {
 		add("--cluster-init and --datastore-restore cannot be used together: --datastore-restore restores a SQLite backup ('kite datastore backup') and --cluster-init starts etcd; give one of them")
 	}
@@ -199,6 +232,10 @@ func (s *Server) Validate() error {
 
 // AddOns are the packaged add-ons --disable names.
 var AddOns = []string{"coredns", "local-storage", "servicelb", "metrics-server", "helm-controller"}
+
+// APIAddOns are the add-ons that change the API (an APIService, kinds):
+// every server of a cluster must leave out the same ones.
+var APIAddOns = []string{"metrics-server", "helm-controller"}
 
 // Disabled reports whether --disable names the add-on.
 func (s *Server) Disabled(addOn string) bool { return slices.Contains(s.Disable, addOn) }

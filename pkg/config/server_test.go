@@ -50,6 +50,12 @@ func TestValidateRejects(t *testing.T) {
 		{"data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
 		{"missing backup", func(s *Server) { s.DatastoreRestore = "/no/such/backup.db" }, "--datastore-restore /no/such/backup.db: no such file"},
 		{"backup is a folder", func(s *Server) { s.DatastoreRestore = "/" }, "is not a file"},
+		{"join without a token", func(s *Server) { s.JoinURL = "https://198.18.1.11:6443" }, "--server needs --token"},
+		{"join with a bare secret", func(s *Server) { s.JoinURL = "https://198.18.1.11:6443"; s.Token = "secret" }, "needs the full server token"},
+		{"join URL", func(s *Server) { s.JoinURL = "198.18.1.11:6443"; s.Token = "secret" }, "is not a server's URL"},
+		{"join and init", func(s *Server) {
+			s.JoinURL, s.ClusterInit, s.Token = "https://h:6443", true, "K10"+strings.Repeat("a", 64)+"::server:x"
+		}, "--server and --cluster-init cannot be used together"},
 		{"etcd and a SQLite backup", func(s *Server) { s.ClusterInit = true; s.DatastoreRestore = "/etc/hostname" }, "--cluster-init and --datastore-restore cannot be used together"},
 		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
 	}

@@ -17,8 +17,11 @@ type Inputs struct {
 	// EtcdTLS: the etcd CA and the API server's client certificate for
 	// embedded etcd; empty for kine (a unix socket only root can open).
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
-	SchedulerKubeconfig                   string
-	ControllerManagerKubeconfig           string
+	// LeaderElect: several servers may run (embedded etcd), so the
+	// scheduler and the controller-manager elect one leader.
+	LeaderElect                 bool
+	SchedulerKubeconfig         string
+	ControllerManagerKubeconfig string
 }
 
 // APIServer returns kube-apiserver's flags.
@@ -76,7 +79,7 @@ func Scheduler(cfg *config.Server, in Inputs) []string {
 		{Name: "authorization-kubeconfig", Value: in.SchedulerKubeconfig},
 		{Name: "bind-address", Value: "127.0.0.1"},
 		{Name: "secure-port", Value: strconv.Itoa(config.SchedulerPort)},
-		{Name: "leader-elect", Value: "false"},
+		{Name: "leader-elect", Value: strconv.FormatBool(in.LeaderElect)},
 		{Name: "profiling", Value: "false"},
 	}, cfg.SchedulerArgs)
 }
@@ -91,7 +94,7 @@ func ControllerManager(cfg *config.Server, in Inputs) []string {
 		{Name: "authorization-kubeconfig", Value: kc},
 		{Name: "bind-address", Value: "127.0.0.1"},
 		{Name: "secure-port", Value: strconv.Itoa(config.ControllerManagerPort)},
-		{Name: "leader-elect", Value: "false"},
+		{Name: "leader-elect", Value: strconv.FormatBool(in.LeaderElect)},
 		{Name: "profiling", Value: "false"},
 		{Name: "controllers", Value: "*,tokencleaner"},
 		{Name: "use-service-account-credentials", Value: "true"},

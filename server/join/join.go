@@ -63,6 +63,8 @@ type Handler struct {
 	// that comes with its certificate only is asked to retry.
 	Removed        func(*x509.Certificate) bool
 	RemovalsLoaded func() bool
+	// Servers: what a joining server needs (server.go).
+	Servers ServerJoin
 	// Tunnel serves joinapi.ConnectPath (nil: not served).
 	Tunnel http.Handler
 	Log    *slog.Logger
@@ -90,6 +92,10 @@ func (h *Handler) Wrap(next http.Handler) http.Handler {
 			h.caCerts(w)
 		case r.URL.Path == joinapi.JoinPath && r.Method == http.MethodPost:
 			h.join(w, r)
+		case r.URL.Path == joinapi.ServerJoinPath && r.Method == http.MethodPost:
+			h.limited(w, r, func() outcome { return h.joinServer(w, r) })
+		case r.URL.Path == joinapi.ServerMemberPath && r.Method == http.MethodPost:
+			h.limited(w, r, func() outcome { return h.serverMember(w, r) })
 		case r.URL.Path == joinapi.ConnectPath && h.Tunnel != nil:
 			h.Tunnel.ServeHTTP(w, r)
 		default:
@@ -147,7 +153,9 @@ func refuseToken(format string, a ...any) error {
 	return &refusal{status: http.StatusUnauthorized, msg: badToken, reason: fmt.Sprintf(format, a...)}
 }
 
-func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
+// limited runs serve for a join attempt that its source's budget allows,
+// and counts its outcome; an attempt over the budget is answered here.
+func (h *Handler) limited(w http.ResponseWriter, r *http.Request, serve func() outcome) {
 	source := sourceKey(r)
 	attempt, wait := h.limiter.begin(source, time.Now())
 	if attempt == nil {
@@ -156,30 +164,47 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed join attempts from %s; wait %s and check the token", source, wait.Round(time.Second)))
 		return
 	}
-	result := neutral
-	defer func() {
-		if blocked := h.limiter.end(source, attempt, result, time.Now()); blocked > 0 {
-			h.Log.Warn("join attempts from this address are refused for a while: too many failures", "source", source, "wait", blocked)
-		}
-	}()
+	result := serve()
+	if blocked := h.limiter.end(source, attempt, result, time.Now()); blocked > 0 {
+		h.Log.Warn("join attempts from this address are refused for a while: too many failures", "source", source, "wait", blocked)
+	}
+}
 
+// gated runs authenticate within the cap on attempts being authenticated
+// at once; false: over the cap, answered here.
+func (h *Handler) gated(w http.ResponseWriter, r *http.Request, authenticate func()) bool {
 	if !h.gate.enter(h.maxUnauthenticated()) {
 		if n := h.shed.add(time.Now()); n > 0 {
 			h.Log.Warn("join attempts shed: too many at once", "max", h.maxUnauthenticated(), "shed", n, "source", r.RemoteAddr)
 		}
 		w.Header().Set("Retry-After", "1")
 		h.fail(w, http.StatusTooManyRequests, busy)
-		return
+		return false
 	}
-	certNode, deferred := h.certNode(r)
-	tokenErr := h.checkToken(r)
-	h.gate.leave()
+	defer h.gate.leave()
+	authenticate()
+	return true
+}
+
+func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
+	h.limited(w, r, func() outcome { return h.joinNode(w, r) })
+}
+
+func (h *Handler) joinNode(w http.ResponseWriter, r *http.Request) outcome {
+	var certNode string
+	var deferred bool
+	var tokenErr error
+	if !h.gated(w, r, func() {
+		certNode, deferred = h.certNode(r)
+		tokenErr = h.checkToken(r)
+	}) {
+		return neutral
+	}
 	if tokenErr != nil && deferred {
 		tokenErr = errStarting
 	}
 	if tokenErr != nil && certNode == "" {
-		result = h.refused(w, r, "", tokenErr)
-		return
+		return h.refused(w, r, "", tokenErr)
 	}
 
 	// Authenticated: by the token, or by the certificate if the request
@@ -187,25 +212,23 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
 	var req joinapi.Request
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
 		h.fail(w, http.StatusBadRequest, "the join request is not valid JSON: "+err.Error())
-		return
+		return neutral
 	}
 	if tokenErr != nil && req.NodeName != certNode {
 		var rf *refusal
 		if errors.As(tokenErr, &rf) {
 			tokenErr = refuseToken("a client certificate of node %s for a join as %q, and %s", certNode, req.NodeName, rf.reason)
 		}
-		result = h.refused(w, r, req.NodeName, tokenErr)
-		return
+		return h.refused(w, r, req.NodeName, tokenErr)
 	}
 	resp, err := h.answer(r, &req)
 	if err != nil {
-		result = h.refused(w, r, req.NodeName, err)
-		return
+		return h.refused(w, r, req.NodeName, err)
 	}
-	result = succeeded
 	h.Log.Info("node joined", "node", req.NodeName, "source", r.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+	return succeeded
 }
 
 // refused answers a join that did not succeed: a refusal as it says; the

@@ -51,6 +51,12 @@ type Deployer struct {
 	Config   *rest.Config // an administrator's
 	Interval time.Duration
 	Log      *slog.Logger
+	// Server names this server when several share the cluster (embedded
+	// etcd): each applies its own folder, and deletes the objects of a
+	// removed file only if it applied that file last, so a file another
+	// server has is never deleted for lack of it here. Empty: the one
+	// server.
+	Server string
 
 	client  kubernetes.Interface
 	dynamic dynamic.Interface
@@ -159,6 +165,9 @@ func (d *Deployer) sync(ctx context.Context) {
 		if present[name] || skipped(entries, name) {
 			continue
 		}
+		if owner := cm.Data["server"]; owner != "" && owner != d.Server {
+			continue // another server's file
+		}
 		if err := d.prune(ctx, refsOf(&cm), nil); err != nil {
 			d.Log.Error("cannot delete the objects of a removed manifest", "file", name, "err", err)
 			continue
@@ -240,6 +249,9 @@ func (d *Deployer) apply(ctx context.Context, file string, data []byte) error {
 	state := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: StateName(file), Namespace: stateNamespace, Labels: map[string]string{stateLabel: "true"}},
 		Data:       map[string]string{"file": file, "objects": string(list)},
+	}
+	if d.Server != "" {
+		state.Data["server"] = d.Server
 	}
 	if !exists {
 		_, err = states.Create(ctx, state, metav1.CreateOptions{})

@@ -398,3 +398,66 @@ func TestEnsureEtcd(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedFilesMakeASecondServer(t *testing.T) {
+	first := PKI{Dir: t.TempDir()}
+	if err := first.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.EnsureEtcd(SANs{}, now); err != nil {
+		t.Fatal(err)
+	}
+	files, err := first.ReadShared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := PKI{Dir: filepath.Join(t.TempDir(), "tls")}
+	if err := second.WriteShared(files); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range SharedFiles() {
+		st, err := os.Stat(filepath.Join(second.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := os.FileMode(0o600); !strings.HasSuffix(name, ".crt") && st.Mode().Perm() != want {
+			t.Errorf("%s mode %v, want %v", name, st.Mode().Perm(), want)
+		}
+	}
+	sans := SANs{IPs: []net.IP{net.ParseIP("198.18.1.12")}}
+	if err := second.Ensure(APIServerSANs(SANInput{NodeIPs: sans.IPs, ClusterDomain: "cluster.local"}), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.EnsureEtcd(sans, now); err != nil {
+		t.Fatal(err)
+	}
+	// The second server's own certificates are trusted by the first's CAs.
+	for name, ca := range map[string]string{APIServerServing: ServerCA, Admin: ClientCA, EtcdPeer: EtcdPeerCA, EtcdClient: EtcdServerCA} {
+		if _, err := loadCert(t, second, name).Verify(x509.VerifyOptions{Roots: pool(t, first, ca), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			t.Errorf("the second server's %s is not trusted by the first's %s: %v", name, ca, err)
+		}
+	}
+	if a, b := snapshot(t, first.Dir)[ServiceAccountKey], snapshot(t, second.Dir)[ServiceAccountKey]; a != b {
+		t.Error("the service-account key differs")
+	}
+
+	// A data dir of another cluster is refused, and left as it was.
+	other := PKI{Dir: t.TempDir()}
+	if err := other.Ensure(testSANs(), now); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, other.Dir)
+	if err := other.WriteShared(files); err == nil || !strings.Contains(err.Error(), "belongs to another cluster") {
+		t.Errorf("another cluster's PKI: %v", err)
+	}
+	for name, content := range snapshot(t, other.Dir) {
+		if before[name] != content {
+			t.Errorf("%s changed", name)
+		}
+	}
+	// Only the shared files are taken.
+	files["../../etc/passwd"] = "x"
+	if err := (PKI{Dir: t.TempDir()}).WriteShared(files); err == nil {
+		t.Error("a file that is not shared was taken")
+	}
+}

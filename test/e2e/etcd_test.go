@@ -121,54 +121,74 @@ func waitPodRunning(t *testing.T, srv *server, name string) string {
 func checkEtcdTakesOnlyItsClients(t *testing.T, dataDir string) {
 	t.Helper()
 	tlsDir := filepath.Join(dataDir, "server", "tls")
+	ns, addr := "/run/netns/"+theLab.node, net.JoinHostPort(labNodeIP, "2379")
+	if out, err := etcdRequest(t, ns, addr, tlsDir, etcdClientCert(t, tlsDir), "/health", ""); err != nil || !strings.Contains(out, `"health":"true"`) {
+		t.Errorf("etcd /health with etcd's client certificate: %v %q", err, out)
+	}
+	for who, certs := range map[string][]tls.Certificate{
+		"no certificate":                 nil,
+		"the administrator's":            loadKeyPair(t, filepath.Join(tlsDir, "client-admin.crt"), filepath.Join(tlsDir, "client-admin.key")),
+		"the node's kubelet certificate": loadKeyPair(t, filepath.Join(dataDir, "agent", "tls", "kubelet-client.crt"), filepath.Join(dataDir, "agent", "tls", "kubelet-client.key")),
+	} {
+		if out, err := etcdRequest(t, ns, addr, tlsDir, certs, "/health", ""); err == nil {
+			t.Errorf("etcd answered a client with %s: %q", who, out)
+		}
+	}
+}
+
+func loadKeyPair(t *testing.T, cert, key string) []tls.Certificate {
+	t.Helper()
+	c, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []tls.Certificate{c}
+}
+
+// etcdClientCert is a server's etcd client certificate, from its TLS
+// folder.
+func etcdClientCert(t *testing.T, tlsDir string) []tls.Certificate {
+	return loadKeyPair(t, filepath.Join(tlsDir, "etcd-client.crt"), filepath.Join(tlsDir, "etcd-client.key"))
+}
+
+// etcdRequest calls etcd at addr, from the network namespace at nsPath,
+// trusting the etcd server CA of tlsDir and presenting certs: a GET of
+// path, or a POST of body (etcd's JSON gateway, /v3/...). It returns the
+// body of a 200.
+func etcdRequest(t *testing.T, nsPath, addr, tlsDir string, certs []tls.Certificate, path, body string) (string, error) {
+	t.Helper()
 	roots := x509.NewCertPool()
 	ca, err := os.ReadFile(filepath.Join(tlsDir, "etcd-server-ca.crt"))
 	if err != nil || !roots.AppendCertsFromPEM(ca) {
 		t.Fatalf("etcd server CA: %v", err)
 	}
-	load := func(cert, key string) []tls.Certificate {
-		c, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []tls.Certificate{c}
+	host, _, _ := net.SplitHostPort(addr)
+	conn, err := inNetns(nsPath, func() (*tls.Conn, error) {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		return tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: roots, Certificates: certs, ServerName: host})
+	})
+	if err != nil {
+		return "", err
 	}
-	health := func(certs []tls.Certificate) (string, error) {
-		conn, err := inNetns("/run/netns/"+theLab.node, func() (*tls.Conn, error) {
-			d := &net.Dialer{Timeout: 5 * time.Second}
-			return tls.DialWithDialer(d, "tcp", net.JoinHostPort(labNodeIP, "2379"), &tls.Config{RootCAs: roots, Certificates: certs, ServerName: labNodeIP})
-		})
-		if err != nil {
-			return "", err
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n"); err != nil {
-			return "", err
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("%s: %s", resp.Status, body)
-		}
-		return string(body), err
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET " + path + " HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n"
+	if body != "" {
+		req = fmt.Sprintf("POST %s HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body)
 	}
-	if out, err := health(load(filepath.Join(tlsDir, "etcd-client.crt"), filepath.Join(tlsDir, "etcd-client.key"))); err != nil || !strings.Contains(out, `"health":"true"`) {
-		t.Errorf("etcd /health with etcd's client certificate: %v %q", err, out)
+	if _, err := io.WriteString(conn, req); err != nil {
+		return "", err
 	}
-	for who, certs := range map[string][]tls.Certificate{
-		"no certificate":                 nil,
-		"the administrator's":            load(filepath.Join(tlsDir, "client-admin.crt"), filepath.Join(tlsDir, "client-admin.key")),
-		"the node's kubelet certificate": load(filepath.Join(dataDir, "agent", "tls", "kubelet-client.crt"), filepath.Join(dataDir, "agent", "tls", "kubelet-client.key")),
-	} {
-		if out, err := health(certs); err == nil {
-			t.Errorf("etcd answered a client with %s: %q", who, out)
-		}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "", err
 	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", resp.Status, out)
+	}
+	return string(out), err
 }
 
 // TestEmbeddedEtcdBadInput: a busy etcd port, --cluster-init on a server

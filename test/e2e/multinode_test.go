@@ -91,6 +91,11 @@ func TestMultiNode(t *testing.T) {
 		code, out := runKiteIn(t, on("agent2"), "server", "--data-dir", dir, "--token", agentToken, "--write-kubeconfig", filepath.Join(dir+"-kc", "k.yaml"))
 		assertFailed(t, code, out, "agent token")
 		assertAbsent(t, dir)
+		// A second server needs etcd: this cluster is in SQLite.
+		code, out = runKiteIn(t, on("agent2"), "server", "--server", url, "--token", serverToken, "--data-dir", dir, "--write-kubeconfig", filepath.Join(dir+"-kc", "k.yaml"))
+		assertFailed(t, code, out, "keeps its cluster in SQLite", "--cluster-init")
+		assertAbsent(t, filepath.Join(dir, "server", "tls"))
+		assertAbsent(t, filepath.Join(dir, "server", "db"))
 	})
 
 	t.Run("an unreachable server is retried and said so", func(t *testing.T) {
