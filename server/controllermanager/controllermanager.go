@@ -7,7 +7,9 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/rest"
+	cmfeatures "k8s.io/controller-manager/pkg/features"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 
@@ -41,7 +43,16 @@ func (c *ControllerManager) Prepare(context.Context) error {
 	// It watches every API, deprecated ones included, on purpose.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
 	c.opts = opts
-	return opts.ComponentGlobalsRegistry.Set()
+	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
+		return err
+	}
+	if opts.Generic.LeaderElection.LeaderElect {
+		// With several servers it elects a leader; upstream's exits the
+		// process when its election ends, a stop of kite included, unless
+		// it releases the lease instead (alpha in 1.36).
+		return utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{string(cmfeatures.ControllerManagerReleaseLeaderElectionLockOnExit): true})
+	}
+	return nil
 }
 
 func (c *ControllerManager) Run(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 
@@ -19,6 +20,7 @@ type Scheduler struct {
 
 	opts    *options.Options
 	started chan struct{}
+	elected bool // several servers: it runs only while it leads
 }
 
 func (s *Scheduler) Name() string { return "kube-scheduler" }
@@ -42,12 +44,37 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	close(s.started)
-	err = app.Run(ctx, cc, sched)
-	if ctx.Err() != nil {
-		return nil // Run always ends in an error; after a stop request that is expected
+	elect := cc.LeaderElection
+	if elect == nil {
+		close(s.started)
+		err = app.Run(ctx, cc, sched)
+		if ctx.Err() != nil {
+			return nil // Run always ends in an error; after a stop request that is expected
+		}
+		return err
 	}
-	return err
+	// Several servers: kite runs the election, and upstream's Run, without
+	// one, only while it leads. Upstream's own election ends the process
+	// (os.Exit) when it stops, a stop of kite included.
+	cc.LeaderElection = nil
+	cc.ComponentConfig.LeaderElection.LeaderElect = false
+	s.elected = true
+	close(s.started)
+	var runErr error
+	elect.ReleaseOnCancel = true
+	elect.Callbacks = leaderelection.LeaderCallbacks{
+		OnStartedLeading: func(leading context.Context) { runErr = app.Run(leading, cc, sched) },
+		OnStoppedLeading: func() {},
+	}
+	elector, err := leaderelection.NewLeaderElector(*elect)
+	if err != nil {
+		return err
+	}
+	elector.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("kube-scheduler lost its leader lease (%v); kite stops so that it starts again", runErr)
 }
 
 // Ready waits for the scheduler to be set up and, when it serves, for its
@@ -57,6 +84,9 @@ func (s *Scheduler) Ready(ctx context.Context) error {
 	case <-s.started:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if s.elected {
+		return nil // it serves its health endpoint only while it leads
 	}
 	return health.WaitSelfSigned(ctx, s.opts.SecureServing.BindAddress, s.opts.SecureServing.BindPort)
 }
