@@ -332,21 +332,31 @@ func (h *Handler) certNode(r *http.Request) (node string, deferred bool) {
 // rarely over 100).
 const maxCredentials = 1024
 
+// bearerToken parses the request's bearer token; a missing, oversized or
+// malformed one is refused with the one answer for every bad token.
+func bearerToken(r *http.Request) (token.Token, error) {
+	creds, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return token.Token{}, refuseToken("no bearer token")
+	}
+	if len(creds) > maxCredentials {
+		return token.Token{}, refuseToken("a token of %d bytes", len(creds))
+	}
+	tok, err := token.Parse(creds)
+	if err != nil {
+		return token.Token{}, refuseToken("malformed token: %v", err)
+	}
+	return tok, nil
+}
+
 // checkToken checks the request's bearer token without any API request:
 // the server token, the agent token, or a bootstrap token that is neither
 // expired nor deleted. It returns nil, errStarting, an internal error, or
 // a refusal with the one answer for every bad token.
 func (h *Handler) checkToken(r *http.Request) error {
-	creds, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return refuseToken("no bearer token")
-	}
-	if len(creds) > maxCredentials {
-		return refuseToken("a token of %d bytes", len(creds))
-	}
-	tok, err := token.Parse(creds)
+	tok, err := bearerToken(r)
 	if err != nil {
-		return refuseToken("malformed token: %v", err)
+		return err
 	}
 	if id, secret, ok := tok.Bootstrap(); ok {
 		return h.checkBootstrap(id, secret, time.Now())

@@ -96,16 +96,9 @@ func (h *Handler) joinServer(w http.ResponseWriter, r *http.Request) outcome {
 // checkServerToken accepts the server token only: it is the one secret
 // that may receive the cluster's CA keys.
 func (h *Handler) checkServerToken(r *http.Request) error {
-	creds, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return refuseToken("no bearer token")
-	}
-	if len(creds) > maxCredentials {
-		return refuseToken("a token of %d bytes", len(creds))
-	}
-	tok, err := token.Parse(creds)
+	tok, err := bearerToken(r)
 	if err != nil {
-		return refuseToken("malformed token: %v", err)
+		return err
 	}
 	if _, _, ok := tok.Bootstrap(); ok || tok.User == token.AgentUser {
 		return refuse(http.StatusForbidden, "this token joins agents only; a server joins with the server token (<data-dir>/server/token on a server)")

@@ -18,17 +18,7 @@ import (
 	"time"
 )
 
-const etcdPod = `apiVersion: v1
-kind: Pod
-metadata: {name: on-etcd, namespace: default}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: sleep
-    image: kite.local/busybox:1.35
-    imagePullPolicy: Never
-    command: ["sleep", "3600"]
-`
+var etcdPod = sleepPod("on-etcd", "default")
 
 // TestEmbeddedEtcd: kite server --cluster-init keeps the cluster in
 // embedded etcd (not kine, not SQLite), which takes only etcd's own client

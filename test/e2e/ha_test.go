@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,25 +22,10 @@ import (
 func TestHAControlPlane(t *testing.T) {
 	apiload(t)
 	hosts := []string{"s1", "s2", "s3", "a1"}
-	ml, err := newMultiLab(hosts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ml.close) // registered first: runs last
-	on := func(host string) func(string, ...string) *exec.Cmd {
-		return func(name string, args ...string) *exec.Cmd { return ml.command(host, name, args...) }
-	}
-	cgroupRoot := func(host string) string { return fmt.Sprintf("/kite-e2e-%d-%s", os.Getpid(), host) }
-	dirs, kubeconfigs := map[string]string{}, map[string]string{}
+	ml, dirs, cgroupRoot, on := labNodes(t, hosts...)
+	kubeconfigs := map[string]string{}
 	for _, h := range hosts {
-		dirs[h] = withBusybox(t, shortTempDir(t))
 		kubeconfigs[h] = filepath.Join(t.TempDir(), h+".yaml")
-		t.Cleanup(func() {
-			if out, err := ml.command(h, filepath.Join(repoRoot, "scripts", "killall"), dirs[h]).CombinedOutput(); err != nil {
-				t.Errorf("killall on %s: %v: %s", h, err, out)
-			}
-			removeCgroupRoot(cgroupRoot(h))
-		})
 	}
 	args := map[string][]string{}
 	serverArgs := func(h string, extra ...string) []string {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -10,9 +11,14 @@ import (
 	"github.com/kite-project/kite/pkg/logging"
 )
 
-const logPod = `apiVersion: v1
+// logPod is the pod TestLogStream runs.
+var logPod = sleepPod("logs", "e2e")
+
+// sleepPod is a busybox pod, labelled app=<name>, that sleeps.
+func sleepPod(name, namespace string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
-metadata: {name: logs, namespace: e2e, labels: {app: logs}}
+metadata: {name: %s, namespace: %s, labels: {app: %s}}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
@@ -20,7 +26,8 @@ spec:
     image: kite.local/busybox:1.35
     imagePullPolicy: Never
     command: ["sleep", "3600"]
-`
+`, name, namespace, name)
+}
 
 // TestLogStream: every line kite prints while a server with its node
 // starts, runs a pod and stops is one line of the chosen format (text,

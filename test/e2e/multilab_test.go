@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -142,4 +143,32 @@ func removeCgroupRoot(root string) {
 			os.Remove(all[i])
 		}
 	}
+}
+
+// labNodes makes a multi-lab of hosts for kite nodes: each host gets a data
+// dir (busybox in its airgap folder) and a kubelet cgroup root, which
+// killall and removeCgroupRoot clean up when the test ends, before the lab
+// goes. on(host) runs programs on that host.
+func labNodes(t *testing.T, hosts ...string) (ml *multiLab, dirs map[string]string, cgroupRoot func(string) string, on func(string) func(string, ...string) *exec.Cmd) {
+	t.Helper()
+	ml, err := newMultiLab(hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ml.close) // registered first: runs last
+	on = func(host string) func(string, ...string) *exec.Cmd {
+		return func(name string, args ...string) *exec.Cmd { return ml.command(host, name, args...) }
+	}
+	cgroupRoot = func(host string) string { return fmt.Sprintf("/kite-e2e-%d-%s", os.Getpid(), host) }
+	dirs = map[string]string{}
+	for _, h := range hosts {
+		dirs[h] = withBusybox(t, shortTempDir(t))
+		t.Cleanup(func() {
+			if out, err := ml.command(h, filepath.Join(repoRoot, "scripts", "killall"), dirs[h]).CombinedOutput(); err != nil {
+				t.Errorf("killall on %s: %v: %s", h, err, out)
+			}
+			removeCgroupRoot(cgroupRoot(h))
+		})
+	}
+	return ml, dirs, cgroupRoot, on
 }

@@ -35,25 +35,7 @@ spec:
 // every pod running.
 func TestMultiNode(t *testing.T) {
 	hosts := []string{"server", "agent1", "agent2"}
-	ml, err := newMultiLab(hosts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ml.close) // registered first: runs last
-	on := func(host string) func(string, ...string) *exec.Cmd {
-		return func(name string, args ...string) *exec.Cmd { return ml.command(host, name, args...) }
-	}
-	cgroupRoot := func(host string) string { return fmt.Sprintf("/kite-e2e-%d-%s", os.Getpid(), host) }
-	dirs := map[string]string{}
-	for _, h := range hosts {
-		dirs[h] = withBusybox(t, t.TempDir())
-		t.Cleanup(func() {
-			if out, err := ml.command(h, filepath.Join(repoRoot, "scripts", "killall"), dirs[h]).CombinedOutput(); err != nil {
-				t.Errorf("killall on %s: %v: %s", h, err, out)
-			}
-			removeCgroupRoot(cgroupRoot(h))
-		})
-	}
+	ml, dirs, cgroupRoot, on := labNodes(t, hosts...)
 	kubeconfig := filepath.Join(t.TempDir(), "kite.yaml")
 	serverArgs := []string{"server", "--data-dir", dirs["server"], "--write-kubeconfig", kubeconfig,
 		"--node-name", "server", "--agent-token", "e2e-agent-secret", "--kubelet-arg", "cgroup-root=" + cgroupRoot("server")}
