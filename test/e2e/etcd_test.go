@@ -62,7 +62,7 @@ func TestEmbeddedEtcd(t *testing.T) {
 	defer cancel()
 	l, acked := createUntil(t, ctx, srv, 2000)
 	srv.stop(syscall.SIGKILL)
-	l.wait(t, time.Minute)
+	l.stop()
 	want := countLines(acked)
 	// etcd's lines, and the API server's etcd client's, are in the one
 	// stream.
