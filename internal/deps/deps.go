@@ -28,7 +28,4 @@ import (
 	// Helm's CLI: built by the tests (TestHelmChart) to check what the
 	// helm controller installed.
 	_ "helm.sh/helm/v3/cmd/helm"
-
-	// Embedded etcd (HA datastore).
-	_ "go.etcd.io/etcd/server/v3/embed"
 )
