@@ -120,16 +120,24 @@ func TestDatastoreKeepsEveryAcknowledgedWrite(t *testing.T) {
 	srv := startControlPlane(t)
 	dataDir, kubeconfig := srv.dataDir, srv.kubeconfig
 
+	acked, want := killUnderLoad(t, srv)
+
+	srv = startServer(t, dataDir, kubeconfig, "--disable-agent")
+	srv.waitReady()
+	assertAllAcked(t, srv, acked, want)
+}
+
+// killUnderLoad kills srv with SIGKILL once 16 clients have 2,000
+// acknowledged creates, and returns the file of acknowledged names and
+// their count.
+func killUnderLoad(t *testing.T, srv *server) (acked string, n int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l, acked := createUntil(t, ctx, srv, 2000)
 	srv.stop(syscall.SIGKILL)
 	l.stop()
-	want := countLines(acked)
-
-	srv = startServer(t, dataDir, kubeconfig, "--disable-agent")
-	srv.waitReady()
-	assertAllAcked(t, srv, acked, want)
+	return acked, countLines(acked)
 }
 
 // assertAllAcked checks that every ConfigMap named in the file acked (want

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -58,12 +57,7 @@ func TestEmbeddedEtcd(t *testing.T) {
 		t.Errorf("kite datastore backup on an etcd server: %v %s", err, out)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	l, acked := createUntil(t, ctx, srv, 2000)
-	srv.stop(syscall.SIGKILL)
-	l.stop()
-	want := countLines(acked)
+	acked, want := killUnderLoad(t, srv)
 	// etcd's lines, and the API server's etcd client's, are in the one
 	// stream.
 	assertLogStream(t, "text", srv.stderr.String(), "etcd", "apiserver", "kubelet")
