@@ -121,3 +121,12 @@ func resetEtcd(ctx context.Context, c etcd.Config, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// snapshotSchedule is when this server takes scheduled etcd snapshots; ""
+// for none (--etcd-disable-snapshots).
+func snapshotSchedule(cfg config.Server) string {
+	if cfg.EtcdSnapshots.Disable {
+		return ""
+	}
+	return cfg.EtcdSnapshots.Schedule
+}

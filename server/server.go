@@ -25,6 +25,7 @@ import (
 
 	"github.com/kite-project/kite/agent"
 	"github.com/kite-project/kite/datastore"
+	"github.com/kite-project/kite/datastore/etcd"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/health"
@@ -34,6 +35,7 @@ import (
 	"github.com/kite-project/kite/pkg/token"
 	"github.com/kite-project/kite/server/addons"
 	"github.com/kite-project/kite/server/apiserver"
+	"github.com/kite-project/kite/server/bootstrap"
 	"github.com/kite-project/kite/server/controllermanager"
 	"github.com/kite-project/kite/server/flags"
 	"github.com/kite-project/kite/server/helmcontroller"
@@ -46,6 +48,7 @@ import (
 	"github.com/kite-project/kite/server/pki"
 	"github.com/kite-project/kite/server/scheduler"
 	"github.com/kite-project/kite/server/servicelb"
+	"github.com/kite-project/kite/server/snapshots"
 	"github.com/kite-project/kite/server/tunnel"
 )
 
@@ -92,6 +95,14 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	}
 	if err := datastore.Check(ctx, storeOptions); err != nil {
 		return err
+	}
+	if cfg.ClusterResetRestorePath != "" {
+		member := etcdConfig(cfg, p, nodeIP)
+		if err := restoreSnapshot(cfg, p, *member, log); err != nil {
+			return err
+		}
+		log.Warn("etcd is now a cluster of one holding the snapshot; start kite again without --cluster-reset. Start each other server with --server https://" + net.JoinHostPort(advertiseIP.String(), strconv.Itoa(cfg.HTTPSPort)) + " and the server token: it keeps its old etcd data aside and joins again as a new member")
+		return nil
 	}
 	if cfg.ClusterReset {
 		if !useEtcd || choice.migrate || choice.join {
@@ -266,6 +277,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	}
 	if !cfg.Disabled("metrics-server") {
 		components = append(components, metrics)
+	}
+	if e, ok := store.(*etcd.Etcd); ok {
+		components = append(components,
+			&bootstrap.Keeper{Client: e.Client, Secret: serverToken.Password, Log: log,
+				Data: func() (bootstrap.Data, error) { return bootstrap.Read(p, layout.AgentTokenFile()) }},
+			&snapshots.Controller{Etcd: e.Client, Dir: cfg.SnapshotDir(), Node: config.SnapshotNode(cfg.Agent.NodeName), Schedule: snapshotSchedule(cfg),
+				Retention: cfg.EtcdSnapshots.Retention, Compress: cfg.EtcdSnapshots.Compress, Config: adminConfig, Log: log})
 	}
 	if remover, ok := store.(EtcdMemberRemover); ok {
 		components = append(components, &etcdMemberRemoval{Etcd: remover, Informers: shared, Log: log})

@@ -37,6 +37,7 @@ func newApp() *cli.App {
 			tokenCommand(),
 			nodeCommand(),
 			datastoreCommand(),
+			etcdSnapshotCommand(),
 			checkConfigCommand(),
 			{
 				Name:            "kubectl",

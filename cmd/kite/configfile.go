@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -19,6 +20,10 @@ func withConfigFile(args []string) ([]string, error) {
 		return args, nil
 	}
 	var flags []cli.Flag
+	// The command's own flags start at args[start]; the file's go there.
+	start := 2
+	// only, if set, keeps the file's settings of these flags alone.
+	var only []cli.Flag
 	switch args[1] {
 	case "server":
 		cfg := config.NewServer()
@@ -26,11 +31,23 @@ func withConfigFile(args []string) ([]string, error) {
 	case "agent":
 		cfg := config.NewAgentCommand()
 		flags = cliflags.AgentCommand(&cfg)
+	case "etcd-snapshot":
+		// The server's settings of the same names (data dir, snapshot
+		// dir, ...) apply to its snapshots' command.
+		if len(args) < 3 {
+			return args, nil
+		}
+		sub := etcdSnapshotCommand().Command(args[2])
+		if sub == nil {
+			return args, nil
+		}
+		cfg := config.NewServer()
+		flags, start, only = cliflags.Server(&cfg), 3, sub.Flags
 	default:
 		return args, nil
 	}
-	given := givenFlags(args[2:], flags)
-	path, named := flagValue(args[2:], "config", "c")
+	given := givenFlags(args[start:], flags)
+	path, named := flagValue(args[start:], "config", "c")
 	if !named {
 		path = os.Getenv("KITE_CONFIG_FILE")
 		named = path != ""
@@ -46,7 +63,13 @@ func withConfigFile(args []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append(append([]string{}, args[:2]...), fileArgs...), args[2:]...), nil
+	if only != nil {
+		fileArgs = slices.DeleteFunc(fileArgs, func(a string) bool {
+			name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			return !slices.ContainsFunc(only, func(f cli.Flag) bool { return f.Names()[0] == name })
+		})
+	}
+	return append(append(append([]string{}, args[:start]...), fileArgs...), args[start:]...), nil
 }
 
 // givenFlags names (by main name) the flags set on the command line or by

@@ -22,6 +22,10 @@ func (e *MemberInUse) Error() string {
 	return fmt.Sprintf("etcd member %s already has the peer URL %s", e.Name, e.PeerURL)
 }
 
+// Client is the in-process client of this member, once it is ready
+// (components started after the datastore), else nil.
+func (e *Etcd) Client() *clientv3.Client { return e.readyClient() }
+
 // readyClient is the in-process client once etcd is ready, else nil.
 func (e *Etcd) readyClient() *clientv3.Client {
 	select {

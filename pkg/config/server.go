@@ -71,6 +71,13 @@ type Server struct {
 	// its data, then stops (the control plane lost its quorum).
 	ClusterReset bool
 
+	// ClusterResetRestorePath is an etcd snapshot that --cluster-reset
+	// restores instead of keeping this server's etcd data.
+	ClusterResetRestorePath string
+
+	// EtcdSnapshots are embedded etcd's scheduled snapshots.
+	EtcdSnapshots EtcdSnapshots
+
 	// DatastoreRestore is a backup (kite datastore backup) to put in place
 	// of the datastore before the server starts.
 	DatastoreRestore string
@@ -93,6 +100,7 @@ func NewServer() Server {
 		WriteKubeconfig: DefaultKubeconfig,
 		KubeconfigMode:  DefaultKubeconfigMode,
 		FlannelBackend:  DefaultFlannelBackend,
+		EtcdSnapshots:   EtcdSnapshots{Schedule: DefaultSnapshotSchedule, Retention: DefaultSnapshotRetention},
 	}
 }
 
@@ -181,14 +189,7 @@ func (s *Server) Validate() error {
 		}
 	}
 	if s.DatastoreRestore != "" {
-		if abs, err := filepath.Abs(s.DatastoreRestore); err == nil {
-			s.DatastoreRestore = abs
-		}
-		if st, err := os.Stat(s.DatastoreRestore); err != nil {
-			add("--datastore-restore %s: %v; give the file 'kite datastore backup' wrote", s.DatastoreRestore, errors.Unwrap(err))
-		} else if !st.Mode().IsRegular() {
-			add("--datastore-restore %s is not a file; give the file 'kite datastore backup' wrote", s.DatastoreRestore)
-		}
+		s.DatastoreRestore = checkFile("--datastore-restore", s.DatastoreRestore, "give the file 'kite datastore backup' wrote", add)
 	}
 	if s.JoinURL != "" {
 		if u, err := url.Parse(s.JoinURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -210,6 +211,16 @@ func (s *Server) Validate() error {
 			add("--server and --datastore-restore cannot be used together: a joining server takes the cluster's data from the others")
 		}
 	}
+	if s.ClusterResetRestorePath != "" {
+		if !s.ClusterReset {
+			add("--cluster-reset-restore-path needs --cluster-reset: kite server --cluster-reset --cluster-reset-restore-path FILE")
+		}
+		if s.JoinURL != "" {
+			add("--cluster-reset-restore-path and --server cannot be used together: restore on one server, then join the others to it")
+		}
+		s.ClusterResetRestorePath = checkFile("--cluster-reset-restore-path", s.ClusterResetRestorePath, "give a snapshot from 'kite etcd-snapshot save' or <data-dir>/server/db/snapshots", add)
+	}
+	s.EtcdSnapshots.validate(add)
 	if s.ClusterReset && s.DatastoreRestore != "" {
 		add("--cluster-reset and --datastore-restore cannot be used together: --cluster-reset keeps this server's etcd data, --datastore-restore restores a SQLite backup")
 	}
@@ -228,6 +239,19 @@ func (s *Server) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkFile makes path absolute and says if it is not a file.
+func checkFile(flag, path, fix string, add func(string, ...any)) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if st, err := os.Stat(path); err != nil {
+		add("%s %s: %v; %s", flag, path, errors.Unwrap(err), fix)
+	} else if !st.Mode().IsRegular() {
+		add("%s %s is not a file; %s", flag, path, fix)
+	}
+	return path
 }
 
 // AddOns are the packaged add-ons --disable names.

@@ -57,6 +57,10 @@ func TestValidateRejects(t *testing.T) {
 			s.JoinURL, s.ClusterInit, s.Token = "https://h:6443", true, "K10"+strings.Repeat("a", 64)+"::server:x"
 		}, "--server and --cluster-init cannot be used together"},
 		{"etcd and a SQLite backup", func(s *Server) { s.ClusterInit = true; s.DatastoreRestore = "/etc/hostname" }, "--cluster-init and --datastore-restore cannot be used together"},
+		{"restore without reset", func(s *Server) { s.ClusterResetRestorePath = "/etc/hostname" }, "--cluster-reset-restore-path needs --cluster-reset"},
+		{"missing snapshot", func(s *Server) { s.ClusterReset = true; s.ClusterResetRestorePath = "/no/snap" }, "--cluster-reset-restore-path /no/snap: no such file"},
+		{"snapshot cron", func(s *Server) { s.EtcdSnapshots.Schedule = "every day" }, "--etcd-snapshot-schedule-cron"},
+		{"snapshot retention", func(s *Server) { s.EtcdSnapshots.Retention = 0 }, "--etcd-snapshot-retention 0"},
 		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
 	}
 	for _, c := range cases {

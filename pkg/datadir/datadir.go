@@ -59,6 +59,10 @@ func (l Layout) EtcdMemberDir() string { return l.join("server", "db", "etcd", "
 // EtcdNameFile keeps this server's etcd member name, chosen once.
 func (l Layout) EtcdNameFile() string { return l.join("server", "db", "etcd", "name") }
 
+// SnapshotsDir holds embedded etcd's snapshots (kite etcd-snapshot, and
+// the scheduled ones), unless --etcd-snapshot-dir names another folder.
+func (l Layout) SnapshotsDir() string { return l.join("server", "db", "snapshots") }
+
 // KineSocket is kine's etcd API, for the API server (0600).
 func (l Layout) KineSocket() string { return l.join("server", "kine.sock") }
 

@@ -34,6 +34,8 @@ var owners = []rule{
 	{"github.com/kite-project/kite/agent/localstorage", "local-storage"},
 	{"github.com/kite-project/kite/server/nodehosts", "nodehosts"},
 	{"github.com/kite-project/kite/server/manifests", "manifests"},
+	{"github.com/kite-project/kite/server/snapshots", "etcd-snapshot"},
+	{"github.com/kite-project/kite/server/bootstrap", "etcd-snapshot"},
 
 	{"k8s.io/kubernetes/cmd/kube-apiserver", "apiserver"},
 	{"k8s.io/kubernetes/pkg/controlplane", "apiserver"},
