@@ -74,6 +74,34 @@ func TestHAControlPlane(t *testing.T) {
 	if len(members) != 3 || slices.Contains(members, "learner") {
 		t.Fatalf("etcd members %v, want three voting members", members)
 	}
+	// kubectl shows which nodes are servers: the roles are the servers'.
+	eventually(t, time.Minute, "control-plane and etcd roles on the servers' nodes", func() error {
+		for role, want := range map[string]string{"control-plane": "s1 s2 s3", "etcd": "s1 s2 s3"} {
+			out, err := servers["s1"].kubectl("get", "nodes", "-l", "node-role.kubernetes.io/"+role, "-o", "jsonpath={.items[*].metadata.name}")
+			if err != nil {
+				return err
+			}
+			if got := strings.Join(slices.Sorted(slices.Values(strings.Fields(out))), " "); got != want {
+				return fmt.Errorf("nodes with role %s: %q, want %q", role, got, want)
+			}
+		}
+		return nil
+	})
+	// A snapshot taken on one server is listed in the API, seen from all.
+	saved, err := servers["s2"].kite("etcd-snapshot", "save", "--name", "on-s2", "--node-name", "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "s2's snapshot listed", func() error {
+		out, err := servers["s3"].kubectl("get", "etcdsnapshotfiles", "-l", "etcd.kite.io/snapshot-node=s2", "-o", "jsonpath={.items[*].spec.nodeName}/{.items[*].spec.snapshotName}")
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(out, "s2/on-s2-s2-") {
+			return fmt.Errorf("ETCDSnapshotFiles of s2: %q (save said %q)", out, saved)
+		}
+		return nil
+	})
 	// A manifest on one server only is applied, and the other servers,
 	// which lack the file, leave its objects alone.
 	manifest := filepath.Join(dirs["s2"], "server", "manifests", "only-on-s2.yaml")
