@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/kite-project/kite/datastore/etcd"
 	"github.com/kite-project/kite/pkg/config"
@@ -174,7 +175,8 @@ func etcdClient(ctx context.Context, dataDir string) (*clientv3.Client, error) {
 		return nil, fmt.Errorf("etcd client certificate: %w; run as root", err)
 	}
 	endpoint := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(etcd.DefaultClientPort))
-	client, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, TLS: tlsConfig, DialTimeout: 5 * time.Second, Context: ctx})
+	// Its errors are returned; its own log (JSON on stderr) would be noise.
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, TLS: tlsConfig, DialTimeout: 5 * time.Second, Context: ctx, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, err
 	}

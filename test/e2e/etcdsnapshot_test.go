@@ -168,6 +168,21 @@ func TestEtcdSnapshots(t *testing.T) {
 	for _, p := range []string{"server/tls", "server/db", "server/token"} {
 		assertAbsent(t, filepath.Join(fresh, p))
 	}
+	// A data dir of another cluster (its own server CA) is refused, even
+	// with the right token.
+	other := t.TempDir()
+	otherCA := filepath.Join(other, "server", "tls", "server-ca.crt")
+	if err := os.MkdirAll(filepath.Dir(otherCA), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(otherCA, []byte("another cluster's CA\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = snapshot(t, other)
+	code, out = restore(other, file, "--token", fullToken)
+	assertFailed(t, code, out, "belongs to another cluster than the snapshot", "nothing was changed")
+	assertUnchanged(t, before, snapshot(t, other))
+
 	code, out = restore(fresh, file, "--token", fullToken)
 	if code != 0 {
 		t.Fatalf("restore on a fresh data dir: exit %d\n%s", code, tail(out, 3000))
