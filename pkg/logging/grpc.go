@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/grpclog"
@@ -31,10 +32,21 @@ func (g grpcLogger) Infoln(args ...any) { g.log(slog.LevelDebug, sprintln(args..
 func (g grpcLogger) Infof(format string, args ...any) {
 	g.log(slog.LevelDebug, fmt.Sprintf(format, args...))
 }
-func (g grpcLogger) Warning(args ...any)   { g.log(slog.LevelWarn, fmt.Sprint(args...)) }
-func (g grpcLogger) Warningln(args ...any) { g.log(slog.LevelWarn, sprintln(args...)) }
+func (g grpcLogger) Warning(args ...any)   { g.warn(fmt.Sprint(args...)) }
+func (g grpcLogger) Warningln(args ...any) { g.warn(sprintln(args...)) }
 func (g grpcLogger) Warningf(format string, args ...any) {
-	g.log(slog.LevelWarn, fmt.Sprintf(format, args...))
+	g.warn(fmt.Sprintf(format, args...))
+}
+
+// warn logs a warning, but a server's RPC whose client hung up ("transport
+// is closing") only at debug: every stop of the API server leaves dozens
+// of them in embedded etcd's gRPC server, and none is a fault.
+func (g grpcLogger) warn(msg string) {
+	if strings.Contains(msg, "transport is closing") {
+		g.log(slog.LevelDebug, msg)
+		return
+	}
+	g.log(slog.LevelWarn, msg)
 }
 func (g grpcLogger) Error(args ...any)   { g.log(slog.LevelError, fmt.Sprint(args...)) }
 func (g grpcLogger) Errorln(args ...any) { g.log(slog.LevelError, sprintln(args...)) }

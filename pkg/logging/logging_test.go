@@ -184,3 +184,20 @@ func TestZap(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCHungUpClientIsDebug: gRPC's warning for an RPC whose client hung
+// up is not a warning (dozens at every API server stop); others are.
+func TestGRPCHungUpClientIsDebug(t *testing.T) {
+	var b bytes.Buffer
+	log, err := SetupWriter(&b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpcLogger{h: Component(log, "grpc").Handler()}
+	g.Warningf("[core] [Server #4] grpc: Server.processRPC failed to write status: connection error: desc = %q", "transport is closing")
+	g.Warning("[core] addrConn.createTransport failed to connect")
+	got := lines(t, &b)
+	if len(got) != 1 || !strings.Contains(got[0], "level=WARN") || !strings.Contains(got[0], "createTransport") {
+		t.Errorf("got %q, want only the connection warning", got)
+	}
+}
