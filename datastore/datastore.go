@@ -17,6 +17,7 @@ import (
 	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/datastore/sqlite"
 	"github.com/kite-project/kite/pkg/component"
+	"github.com/kite-project/kite/pkg/dbendpoint"
 )
 
 // Store is a server's datastore.
@@ -38,11 +39,24 @@ type Options struct {
 	// DBFile (kite server --cluster-init on a SQLite server), which is
 	// then kept aside as DBFile + MigratedSuffix.
 	MigrateFromSQLite bool
-	Log               *slog.Logger
+	// External, if its Kind is set, is a datastore of the user's
+	// (--datastore-endpoint): PostgreSQL or MySQL through kine, or an etcd
+	// cluster the API server uses directly; sqlite:// moves DBFile.
+	External    dbendpoint.Endpoint
+	ExternalTLS dbendpoint.TLS
+	Log         *slog.Logger
 }
 
 // New returns the server's datastore.
 func New(o Options) Store {
+	switch o.External.Kind {
+	case dbendpoint.Etcd:
+		return externalEtcd{servers: o.External.Servers}
+	case dbendpoint.Postgres, dbendpoint.MySQL:
+		k := kine.New("", o.Socket)
+		k.External, k.What, k.TLS, k.Log = o.External.URL, o.External.Redacted, o.ExternalTLS, o.Log
+		return k
+	}
 	if o.Etcd != nil {
 		e := etcd.New(*o.Etcd)
 		e.Log = o.Log
@@ -66,9 +80,14 @@ func Backup(ctx context.Context, dbFile, dst string) error {
 }
 
 // Check makes sure a server can start on its datastore, writing nothing:
-// etcd's ports are free; or the backup to restore is sound (read whole),
+// an external datastore takes this server (waiting while it cannot be
+// reached); etcd's ports are free; or the backup to restore is sound (read whole),
 // else the database there, if any, is one SQLite can open.
 func Check(ctx context.Context, o Options) error {
+	switch o.External.Kind {
+	case dbendpoint.Etcd, dbendpoint.Postgres, dbendpoint.MySQL:
+		return waitReachable(ctx, o.External, o.ExternalTLS, o.Log)
+	}
 	if o.Etcd != nil {
 		if o.MigrateFromSQLite {
 			if err := sqlite.CheckExisting(o.DBFile); err != nil {

@@ -37,11 +37,17 @@ func chooseDatastore(cfg config.Server) (datastoreChoice, error) {
 	if err != nil {
 		return datastoreChoice{}, fmt.Errorf("etcd data dir: %w", err)
 	}
-	hasSQLite, err := exists(layout.DBFile())
+	hasSQLite, err := exists(cfg.DBFile())
 	if err != nil {
 		return datastoreChoice{}, fmt.Errorf("SQLite database: %w", err)
 	}
 	switch {
+	case cfg.External() && hasEtcd:
+		return datastoreChoice{}, fmt.Errorf("--datastore-endpoint: this data dir keeps its cluster in embedded etcd (%s); give a fresh --data-dir to start on %s", layout.EtcdDir(), cfg.Datastore().Redacted)
+	case cfg.External() && hasSQLite:
+		return datastoreChoice{}, fmt.Errorf("--datastore-endpoint: this data dir keeps its cluster in SQLite (%s), which does not move to %s by itself; give a fresh --data-dir, or leave out --datastore-endpoint", layout.DBFile(), cfg.Datastore().Redacted)
+	case cfg.External():
+		return datastoreChoice{}, nil
 	case cfg.JoinURL != "" && !hasEtcd && hasSQLite:
 		return datastoreChoice{}, fmt.Errorf("--server: this data dir holds a cluster in SQLite (%s); a server that joins another starts empty: give it a fresh --data-dir", layout.DBFile())
 	case cfg.JoinURL != "" && !hasEtcd:

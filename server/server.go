@@ -28,6 +28,7 @@ import (
 	"github.com/kite-project/kite/datastore/etcd"
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/config"
+	"github.com/kite-project/kite/pkg/dbendpoint"
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/joinapi"
 	"github.com/kite-project/kite/pkg/kubeconfig"
@@ -75,7 +76,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	p := pki.PKI{Dir: layout.ServerTLSDir()}
 	// A damaged database or backup, or etcd's ports in use, stop the start
 	// before anything is written.
-	storeOptions := datastore.Options{DBFile: layout.DBFile(), Socket: layout.KineSocket(), RestoreFrom: cfg.DatastoreRestore, Log: log}
+	storeOptions := datastore.Options{DBFile: cfg.DBFile(), Socket: layout.KineSocket(), RestoreFrom: cfg.DatastoreRestore, Log: log}
+	if cfg.External() {
+		storeOptions.External, storeOptions.ExternalTLS = cfg.Datastore(), cfg.DatastoreTLS
+	}
 	if cfg.JoinURL != "" && !cfg.ClusterReset {
 		if _, err := os.Stat(layout.EtcdMemberDir()); err == nil {
 			if err := rejoinIfRemoved(ctx, cfg, log); err != nil {
@@ -153,7 +157,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	}
 
 	in := flags.Inputs{
-		LeaderElect:                 useEtcd,
+		// Several servers may share the cluster: they elect leaders.
+		LeaderElect:                 useEtcd || cfg.External(),
 		AdvertiseIP:                 advertiseIP.String(),
 		SchedulerKubeconfig:         layout.SchedulerKubeconfig(),
 		ControllerManagerKubeconfig: layout.ControllerManagerKubeconfig(),
@@ -244,6 +249,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	if useEtcd {
 		in.EtcdCAFile, in.EtcdCertFile, in.EtcdKeyFile = p.Cert(pki.EtcdServerCA), p.Cert(pki.EtcdClient), p.Key(pki.EtcdClient)
 	}
+	if storeOptions.External.Kind == dbendpoint.Etcd {
+		t := cfg.DatastoreTLS
+		in.EtcdCAFile, in.EtcdCertFile, in.EtcdKeyFile = t.CAFile, t.CertFile, t.KeyFile
+	}
 	components := []component.Component{
 		store,
 		&apiserver.APIServer{
@@ -266,7 +275,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 		// Before the manifests: HelmChart files apply once its kinds exist.
 		&helmcontroller.Controller{Config: adminConfig, Kubeconfig: layout.AdminKubeconfig(),
 			ManifestsDir: layout.ManifestsDir(), CacheDir: layout.HelmDir(), Log: log, Remove: cfg.Disabled("helm-controller")},
-		&manifests.Deployer{Dir: layout.ManifestsDir(), Config: adminConfig, Log: log, Server: manifestsOwner(cfg, useEtcd)},
+		&manifests.Deployer{Dir: layout.ManifestsDir(), Config: adminConfig, Log: log, Server: manifestsOwner(cfg, useEtcd || cfg.External())},
 		&servicelb.Controller{Client: admin, Informers: shared, Log: log, Remove: cfg.Disabled("servicelb")},
 	}
 	if !cfg.Disabled("local-storage") {

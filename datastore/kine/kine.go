@@ -1,5 +1,6 @@
 // Package kine runs kine, the etcd API over SQL, in the kite process: by
 // default on SQLite (datastore/sqlite) at <data-dir>/server/db/state.db,
+// or on an external PostgreSQL or MySQL database (--datastore-endpoint),
 // served to the API server on a unix socket that only root can open.
 package kine
 
@@ -13,13 +14,20 @@ import (
 	"time"
 
 	"github.com/k3s-io/kine/pkg/endpoint"
+	kinetls "github.com/k3s-io/kine/pkg/tls"
 
 	"github.com/kite-project/kite/datastore/sqlite"
+	"github.com/kite-project/kite/pkg/dbendpoint"
 )
 
 // Kine is the datastore component.
 type Kine struct {
-	DBPath string // the SQLite file
+	DBPath string // the SQLite file, unless External
+	// External is a SQL database of the user's (kine's endpoint form,
+	// password included: never logged), named What in messages, and
+	// reached with TLS's files.
+	External, What string
+	TLS            dbendpoint.TLS
 	Socket string // the unix socket the API server dials
 	// RestoreFrom, if set, is a backup put in place of the database
 	// before kine opens it (kite server --datastore-restore).
@@ -40,12 +48,20 @@ func New(dbPath, socket string) *Kine {
 	}
 }
 
-func (k *Kine) Name() string { return "datastore (kine on SQLite)" }
+func (k *Kine) Name() string {
+	if k.External != "" {
+		return "datastore (kine on " + k.What + ")"
+	}
+	return "datastore (kine on SQLite)"
+}
 
 // Endpoint is the address for the API server's --etcd-servers.
 func (k *Kine) Endpoint() string { return "unix://" + k.Socket }
 
 func (k *Kine) Prepare(ctx context.Context) error {
+	if k.External != "" {
+		return nil
+	}
 	if err := os.MkdirAll(filepath.Dir(k.DBPath), 0o700); err != nil {
 		return fmt.Errorf("create database folder: %w", err)
 	}
@@ -72,9 +88,17 @@ func (k *Kine) Prepare(ctx context.Context) error {
 
 func (k *Kine) Run(ctx context.Context) error {
 	cfg := ListenConfig(k.Endpoint(), sqlite.Endpoint(k.DBPath))
+	what := k.DBPath
+	if k.External != "" {
+		cfg.Endpoint, what = k.External, k.What
+		// kine's own compactor, at kine's default interval: an external
+		// database has no compaction of kite's (datastore/sqlite).
+		cfg.CompactInterval = 5 * time.Minute
+		cfg.BackendTLSConfig = kinetls.Config{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile}
+	}
 	cfg.WaitGroup = &k.wg
 	if _, err := endpoint.Listen(ctx, cfg); err != nil {
-		return fmt.Errorf("start kine on %s: %w", k.DBPath, err)
+		return fmt.Errorf("start kine on %s: %w", what, err)
 	}
 	close(k.ready)
 	<-ctx.Done()

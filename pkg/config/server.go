@@ -78,6 +78,13 @@ type Server struct {
 	// EtcdSnapshots are embedded etcd's scheduled snapshots.
 	EtcdSnapshots EtcdSnapshots
 
+	// DatastoreEndpoint is an external datastore (--datastore-endpoint:
+	// PostgreSQL, MySQL, an etcd cluster, or SQLite at a path); empty for
+	// the data dir's own. It may hold a password: log Datastore().Redacted.
+	DatastoreEndpoint string
+	// DatastoreTLS are the client files for the external datastore.
+	DatastoreTLS DatastoreTLS
+
 	// DatastoreRestore is a backup (kite datastore backup) to put in place
 	// of the datastore before the server starts.
 	DatastoreRestore string
@@ -211,6 +218,7 @@ func (s *Server) Validate() error {
 			add("--server and --datastore-restore cannot be used together: a joining server takes the cluster's data from the others")
 		}
 	}
+	s.validateDatastore(add)
 	if s.ClusterResetRestorePath != "" {
 		if !s.ClusterReset {
 			add("--cluster-reset-restore-path needs --cluster-reset: kite server --cluster-reset --cluster-reset-restore-path FILE")

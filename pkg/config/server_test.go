@@ -61,6 +61,18 @@ func TestValidateRejects(t *testing.T) {
 		{"missing snapshot", func(s *Server) { s.ClusterReset = true; s.ClusterResetRestorePath = "/no/snap" }, "--cluster-reset-restore-path /no/snap: no such file"},
 		{"snapshot cron", func(s *Server) { s.EtcdSnapshots.Schedule = "every day" }, "--etcd-snapshot-schedule-cron"},
 		{"snapshot retention", func(s *Server) { s.EtcdSnapshots.Retention = 0 }, "--etcd-snapshot-retention 0"},
+		{"unknown datastore", func(s *Server) { s.DatastoreEndpoint = "mongodb://u:pw@h/db" }, `unknown database "mongodb"`},
+		{"datastore and cluster-init", func(s *Server) { s.DatastoreEndpoint = "postgres://u:pw@h/db"; s.ClusterInit = true }, "--cluster-init and --datastore-endpoint cannot be used together"},
+		{"datastore and join", func(s *Server) {
+			s.DatastoreEndpoint, s.JoinURL, s.Token = "postgres://u:pw@h/db", "https://h:6443", "K10"+strings.Repeat("a", 64)+"::server:x"
+		}, "--server and --datastore-endpoint cannot be used together"},
+		{"datastore TLS without endpoint", func(s *Server) { s.DatastoreTLS.CAFile = "/etc/hostname" }, "are for --datastore-endpoint"},
+		{"datastore key without cert", func(s *Server) { s.DatastoreEndpoint = "https://e:2379"; s.DatastoreTLS.KeyFile = "/etc/hostname" }, "go together"},
+		{"datastore cert not a cert", func(s *Server) {
+			s.DatastoreEndpoint = "https://e:2379"
+			s.DatastoreTLS.CertFile, s.DatastoreTLS.KeyFile = "/etc/hostname", "/etc/hostname"
+		}, "give a certificate and its own key"},
+		{"datastore CA missing", func(s *Server) { s.DatastoreEndpoint = "https://e:2379"; s.DatastoreTLS.CAFile = "/no/ca.crt" }, "--datastore-cafile /no/ca.crt"},
 		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
 	}
 	for _, c := range cases {

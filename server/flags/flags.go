@@ -29,11 +29,13 @@ func APIServer(cfg *config.Server, in Inputs) []string {
 	p := pki.PKI{Dir: cfg.Layout().ServerTLSDir()}
 	issuer := "https://kubernetes.default.svc." + cfg.ClusterDomain
 	var etcdTLS []config.Arg
-	if in.EtcdCAFile != "" {
-		etcdTLS = []config.Arg{
-			{Name: "etcd-cafile", Value: in.EtcdCAFile},
-			{Name: "etcd-certfile", Value: in.EtcdCertFile},
-			{Name: "etcd-keyfile", Value: in.EtcdKeyFile},
+	for _, a := range []config.Arg{
+		{Name: "etcd-cafile", Value: in.EtcdCAFile},
+		{Name: "etcd-certfile", Value: in.EtcdCertFile},
+		{Name: "etcd-keyfile", Value: in.EtcdKeyFile},
+	} {
+		if a.Value != "" {
+			etcdTLS = append(etcdTLS, a)
 		}
 	}
 	return config.MergeArgs(append([]config.Arg{
