@@ -22,6 +22,7 @@ func main() {
 	case "ctr", "crictl":
 		os.Args = append([]string{"kite", filepath.Base(os.Args[0])}, os.Args[1:]...)
 	}
+	hideSecrets(os.Args)
 	args, err := withConfigFile(os.Args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kite: error: %v\n", err)

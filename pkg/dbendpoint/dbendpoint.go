@@ -98,6 +98,26 @@ func Parse(s string) (Endpoint, error) {
 	return e, nil
 }
 
+// Password is the password in endpoint s, or "" (none, or not parsed).
+func Password(s string) string {
+	e, err := Parse(s)
+	if err != nil {
+		return ""
+	}
+	switch e.Kind {
+	case Postgres:
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			pw, _ := u.User.Password()
+			return pw
+		}
+	case MySQL:
+		if cfg, err := mysql.ParseDSN(strings.TrimPrefix(s, "mysql://")); err == nil {
+			return cfg.Passwd
+		}
+	}
+	return ""
+}
+
 // mask hides what lies between "://" and the last "@" (user and
 // password): a best effort for text that did not parse.
 func mask(s string) string {

@@ -59,3 +59,17 @@ func TestParseErrorsHideThePassword(t *testing.T) {
 		}
 	}
 }
+
+func TestPassword(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://kite:s3cret@db:5432/kite":   "s3cret",
+		"mysql://kite:s3cret@tcp(db:3306)/kite": "s3cret",
+		"postgres://kite@db/kite":               "",
+		"https://e1:2379":                       "",
+		"not an endpoint":                       "",
+	} {
+		if got := Password(in); got != want {
+			t.Errorf("Password(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
