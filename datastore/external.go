@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/kite-project/kite/datastore/kine"
 	"github.com/kite-project/kite/pkg/dbendpoint"
 )
 
@@ -286,4 +288,44 @@ func redactErr(err error, e dbendpoint.Endpoint) error {
 		}
 	}
 	return err
+}
+
+// WithClient calls fn with an etcd client of the external datastore of o,
+// before the server's components run: the etcd cluster itself, or a kine
+// of its own on the SQL database, served on a socket beside o.Socket for
+// as long as fn runs.
+func WithClient(ctx context.Context, o Options, fn func(context.Context, *clientv3.Client) error) error {
+	cfg := clientv3.Config{DialTimeout: 10 * time.Second, Logger: zap.NewNop(), Context: ctx}
+	switch o.External.Kind {
+	case dbendpoint.Etcd:
+		cfg.Endpoints = o.External.Servers
+		if t := o.ExternalTLS; t != (dbendpoint.TLS{}) || strings.HasPrefix(o.External.Servers[0], "https") {
+			tc, err := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile}.ClientConfig()
+			if err != nil {
+				return err
+			}
+			cfg.TLS = tc
+		}
+	case dbendpoint.Postgres, dbendpoint.MySQL:
+		socket := o.Socket + ".early"
+		os.Remove(socket) // left by a kill -9
+		defer os.Remove(socket)
+		serveCtx, stop := context.WithCancel(ctx)
+		wait, err := New(o).(*kine.Kine).Serve(serveCtx, socket)
+		if err != nil {
+			stop()
+			return err
+		}
+		defer wait()
+		defer stop()
+		cfg.Endpoints = []string{"unix://" + socket}
+	default:
+		return fmt.Errorf("no external datastore")
+	}
+	c, err := clientv3.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(ctx, c)
 }

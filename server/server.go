@@ -129,8 +129,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 		}
 	}
 
-	log.Info("checking certificates", "dir", layout.ServerTLSDir())
 	sans := apiServerSANs(cfg, nodeIP, advertiseIP)
+	if cfg.External() {
+		if err := shareKeysViaDatastore(ctx, &cfg, p, sans, storeOptions, log); err != nil {
+			return err
+		}
+	}
+	log.Info("checking certificates", "dir", layout.ServerTLSDir())
 	if err := p.Ensure(sans, time.Now()); err != nil {
 		return fmt.Errorf("server PKI: %w", err)
 	}

@@ -87,7 +87,30 @@ func (k *Kine) Prepare(ctx context.Context) error {
 }
 
 func (k *Kine) Run(ctx context.Context) error {
-	cfg := ListenConfig(k.Endpoint(), sqlite.Endpoint(k.DBPath))
+	if err := k.listen(ctx, k.Endpoint(), &k.wg); err != nil {
+		return err
+	}
+	close(k.ready)
+	<-ctx.Done()
+	// Listen's own goroutines stop the gRPC server and close the database
+	// once ctx is done; wait for them so SQLite is closed before exit.
+	waitFor(&k.wg, 10*time.Second)
+	return nil
+}
+
+// Serve serves the database on the unix socket at path until ctx ends,
+// for a short use before the component runs (the cluster's shared keys
+// on an external database); wait waits for it to have closed.
+func (k *Kine) Serve(ctx context.Context, path string) (wait func(), err error) {
+	var wg sync.WaitGroup
+	if err := k.listen(ctx, "unix://"+path, &wg); err != nil {
+		return nil, err
+	}
+	return func() { waitFor(&wg, 10*time.Second) }, nil
+}
+
+func (k *Kine) listen(ctx context.Context, listener string, wg *sync.WaitGroup) error {
+	cfg := ListenConfig(listener, sqlite.Endpoint(k.DBPath))
 	what := k.DBPath
 	if k.External != "" {
 		cfg.Endpoint, what = k.External, k.What
@@ -96,21 +119,20 @@ func (k *Kine) Run(ctx context.Context) error {
 		cfg.CompactInterval = 5 * time.Minute
 		cfg.BackendTLSConfig = kinetls.Config{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile}
 	}
-	cfg.WaitGroup = &k.wg
+	cfg.WaitGroup = wg
 	if _, err := endpoint.Listen(ctx, cfg); err != nil {
 		return fmt.Errorf("start kine on %s: %w", what, err)
 	}
-	close(k.ready)
-	<-ctx.Done()
-	// Listen's own goroutines stop the gRPC server and close the database
-	// once ctx is done; wait for them so SQLite is closed before exit.
+	return nil
+}
+
+func waitFor(wg *sync.WaitGroup, timeout time.Duration) {
 	done := make(chan struct{})
-	go func() { k.wg.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(timeout):
 	}
-	return nil
 }
 
 // ListenConfig is kine's configuration with the defaults of kine's own

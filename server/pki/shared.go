@@ -2,6 +2,7 @@ package pki
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,11 +28,16 @@ func SharedFiles() []string {
 	return append(names, ServiceAccountKey)
 }
 
-// ReadShared returns the shared files, by name.
+// ReadShared returns the shared files, by name: all of them, but etcd's
+// CAs only where this server has them (a server on an external datastore
+// has none).
 func (p PKI) ReadShared() (map[string]string, error) {
 	files := map[string]string{}
 	for _, name := range SharedFiles() {
 		data, err := os.ReadFile(filepath.Join(p.Dir, name))
+		if errors.Is(err, os.ErrNotExist) && !required(name) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -40,8 +46,19 @@ func (p PKI) ReadShared() (map[string]string, error) {
 	return files, nil
 }
 
+// required says whether every server has the shared file name: all but
+// embedded etcd's CAs.
+func required(name string) bool {
+	for _, ca := range []string{EtcdServerCA, EtcdPeerCA} {
+		if name == ca+".crt" || name == ca+".key" {
+			return false
+		}
+	}
+	return true
+}
+
 // WriteShared writes the shared files a joining server received: all of
-// them, and nothing else. A file already there must be the same (a data
+// them (etcd's CAs if there are any), and nothing else. A file already there must be the same (a data
 // dir of another cluster is refused, with nothing written); keys are 0600.
 func (p PKI) WriteShared(files map[string]string) error {
 	names := SharedFiles()
@@ -59,6 +76,9 @@ func (p PKI) WriteShared(files map[string]string) error {
 	}
 	for _, name := range names {
 		data, ok := files[name]
+		if !ok && !required(name) {
+			continue
+		}
 		if !ok {
 			return fmt.Errorf("the server did not send %s; is it a kite server of the same version?", name)
 		}
@@ -71,6 +91,9 @@ func (p PKI) WriteShared(files map[string]string) error {
 		return err
 	}
 	for _, name := range names {
+		if _, ok := files[name]; !ok {
+			continue
+		}
 		mode := os.FileMode(certMode)
 		if !strings.HasSuffix(name, ".crt") {
 			mode = keyMode
