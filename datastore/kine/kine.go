@@ -28,7 +28,7 @@ type Kine struct {
 	// reached with TLS's files.
 	External, What string
 	TLS            dbendpoint.TLS
-	Socket string // the unix socket the API server dials
+	Socket         string // the unix socket the API server dials
 	// RestoreFrom, if set, is a backup put in place of the database
 	// before kine opens it (kite server --datastore-restore).
 	RestoreFrom string

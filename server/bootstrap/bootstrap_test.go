@@ -65,4 +65,3 @@ func TestOpenRefusesWrongTokenAndTampering(t *testing.T) {
 		t.Error("Seal with no secret succeeded")
 	}
 }
-
