@@ -260,6 +260,15 @@ func reachEtcd(ctx context.Context, e dbendpoint.Endpoint, files dbendpoint.TLS)
 			return fatalError{fmt.Errorf("TLS files: %v", err)}
 		}
 	}
+	// A TLS handshake of its own first: through gRPC, a refused
+	// certificate is only a timeout (and a warning a second).
+	if tc != nil {
+		for _, s := range e.Servers {
+			if err := probeTLS(ctx, strings.TrimPrefix(s, "https://"), tc); err != nil {
+				return err
+			}
+		}
+	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: e.Servers, TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
@@ -277,6 +286,29 @@ func reachEtcd(ctx context.Context, e dbendpoint.Endpoint, files dbendpoint.TLS)
 		return nil
 	}
 	return last
+}
+
+// probeTLS makes a TLS connection to addr: a certificate refused either
+// way is a fatalError; a server that does not answer, a plain error. A
+// server that wants a client certificate says so after the handshake, so
+// a moment is spent reading its answer.
+func probeTLS(ctx context.Context, addr string, tc *tls.Config) error {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: tc}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if f := tlsFatal(err); f != nil {
+			return f
+		}
+		return err
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := conn.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
+		if f := tlsFatal(err); f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 // redactErr drops the endpoint's password from err's text, should a

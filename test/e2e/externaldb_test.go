@@ -20,7 +20,9 @@ const dbPassword = "e2e-db-s3cret"
 // database is a started database server.
 type database struct {
 	name     string
-	endpoint string // --datastore-endpoint, password included
+	endpoint string   // --datastore-endpoint, password included
+	flags    []string // more flags of kite server for it
+	says     string   // what kite server's log says it runs on
 	proc     *exec.Cmd
 	log      *syncBuffer
 }
@@ -43,8 +45,17 @@ func (d *database) stop(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// startDB runs a database server through command, until the test ends.
+// startDB runs a database server through command, until the test ends,
+// and waits for its ready line.
 func startDB(t *testing.T, name string, command func(string, ...string) *exec.Cmd, readyLine string, bin string, args ...string) *database {
+	t.Helper()
+	d := launchDB(t, name, command, bin, args...)
+	d.wait(t, readyLine)
+	return d
+}
+
+// launchDB runs a database server through command, until the test ends.
+func launchDB(t *testing.T, name string, command func(string, ...string) *exec.Cmd, bin string, args ...string) *database {
 	t.Helper()
 	d := &database{name: name, log: &syncBuffer{}}
 	d.proc = command(bin, args...)
@@ -58,16 +69,21 @@ func startDB(t *testing.T, name string, command func(string, ...string) *exec.Cm
 			t.Logf("%s log:\n%s", name, tail(d.log.String(), 3000))
 		}
 	})
-	eventually(t, time.Minute, name+" ready", func() error {
+	return d
+}
+
+// wait waits for the server's ready line.
+func (d *database) wait(t *testing.T, readyLine string) {
+	t.Helper()
+	eventually(t, time.Minute, d.name+" ready", func() error {
 		if d.proc.ProcessState != nil {
-			t.Fatalf("%s exited:\n%s", name, d.log.String())
+			t.Fatalf("%s exited:\n%s", d.name, d.log.String())
 		}
 		if !strings.Contains(d.log.String(), readyLine) {
 			return fmt.Errorf("not yet")
 		}
 		return nil
 	})
-	return d
 }
 
 func runOK(t *testing.T, cmd *exec.Cmd) {
@@ -110,6 +126,7 @@ func startPostgres(t *testing.T, command func(string, ...string) *exec.Cmd, ip s
 	psql.Env = append(os.Environ(), "PGPASSWORD="+dbPassword)
 	runOK(t, psql)
 	db.endpoint = "postgres://kite:" + dbPassword + "@" + ip + ":5432/kite?sslmode=disable"
+	db.says = "datastore (kine on postgres://kite:xxxxx@"
 	return db
 }
 
@@ -129,11 +146,13 @@ func startMariaDB(t *testing.T, command func(string, ...string) *exec.Cmd, ip st
 	runOK(t, command("mariadb", "--no-defaults", "--socket="+sock, "-uroot", "-e",
 		"CREATE DATABASE kite; CREATE USER 'kite'@'%' IDENTIFIED BY '"+dbPassword+"'; GRANT ALL ON kite.* TO 'kite'@'%';"))
 	db.endpoint = "mysql://kite:" + dbPassword + "@tcp(" + ip + ":3306)/kite"
+	db.says = "datastore (kine on mysql://kite:xxxxx@"
 	return db
 }
 
-// TestExternalDatastores: kite servers on PostgreSQL and on MariaDB, each
-// started here: a server and an agent on each, objects kept across a
+// TestExternalDatastores: kite servers on PostgreSQL, on MariaDB and on a
+// three-member etcd cluster (client certificates required), each started
+// here: a server and an agent on each, objects kept across a
 // server restart; on PostgreSQL a second server with the same token (no
 // --server) shares the control plane and carries on when the first is
 // killed; bad endpoints and a wrong token refused with one clear error and
@@ -142,7 +161,10 @@ func TestExternalDatastores(t *testing.T) {
 	ml, dirs, cgroupRoot, on := labNodes(t, "db", "s1", "s2", "a1")
 	pg := startPostgres(t, on("db"), ml.ips["db"])
 	my := startMariaDB(t, on("db"), ml.ips["db"])
+	etcd, etcdDir := startEtcdCluster(t, on("db"), ml.ips["db"])
 	dbIP := ml.ips["db"]
+	otherCA := shortTempDir(t)
+	testCA(t, otherCA, "other-ca")
 
 	t.Run("bad input", func(t *testing.T) {
 		for _, c := range []struct {
@@ -156,6 +178,9 @@ func TestExternalDatastores(t *testing.T) {
 			{"unknown scheme", "mongodb://kite:" + dbPassword + "@" + dbIP + "/kite", `unknown database "mongodb"`, nil},
 			{"malformed", "postgres://kite:" + dbPassword + "@[" + dbIP + "/kite", "is not a PostgreSQL URL", nil},
 			{"missing CA file", "https://" + dbIP + ":2379", "--datastore-cafile /no/ca.crt", []string{"--datastore-cafile", "/no/ca.crt"}},
+			{"etcd: another CA", etcd.endpoint, "TLS: ", []string{"--datastore-cafile", filepath.Join(otherCA, "other-ca.crt"),
+				"--datastore-certfile", filepath.Join(etcdDir, "client.crt"), "--datastore-keyfile", filepath.Join(etcdDir, "client.key")}},
+			{"etcd: no client certificate", etcd.endpoint, "TLS: ", []string{"--datastore-cafile", filepath.Join(etcdDir, "etcd-ca.crt")}},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				dir := shortTempDir(t)
@@ -172,12 +197,13 @@ func TestExternalDatastores(t *testing.T) {
 		}
 	})
 
-	for _, db := range []*database{pg, my} {
+	for _, db := range []*database{pg, my, etcd} {
 		t.Run(db.name, func(t *testing.T) {
 			kc := filepath.Join(t.TempDir(), "kite.yaml")
 			args := []string{"server", "--data-dir", dirs["s1"], "--write-kubeconfig", kc, "--node-name", "s1",
 				"--kubelet-arg", "cgroup-root=" + cgroupRoot("s1"), "--disable", "coredns,metrics-server,helm-controller,servicelb,local-storage",
 				"--datastore-endpoint", db.endpoint}
+			args = append(args, db.flags...)
 			srv := startKite(t, on("s1"), "kite server is ready", dirs["s1"], kc, args...)
 			srv.waitReady()
 			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", srv.cmd.Process.Pid)); err != nil || strings.Contains(string(cmdline), dbPassword) {
@@ -199,9 +225,8 @@ func TestExternalDatastores(t *testing.T) {
 				t.Errorf("configmap after the restart: %q", v)
 			}
 			waitNodesReady(t, srv, "s1", "a1")
-			scheme, _, _ := strings.Cut(db.endpoint, "://")
-			if !strings.Contains(srv.stderr.String(), "datastore (kine on "+scheme+"://kite:xxxxx@") {
-				t.Errorf("the server does not say it runs kine on %s", db.name)
+			if !strings.Contains(srv.stderr.String(), db.says) {
+				t.Errorf("the server does not say %q", db.says)
 			}
 			if strings.Contains(srv.stderr.String(), dbPassword) {
 				t.Error("the server's log shows the datastore's password")
