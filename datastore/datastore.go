@@ -54,7 +54,7 @@ func New(o Options) Store {
 		return externalEtcd{servers: o.External.Servers}
 	case dbendpoint.Postgres, dbendpoint.MySQL:
 		k := kine.New("", o.Socket)
-		k.External, k.What, k.TLS, k.Log = o.External.URL, o.External.Redacted, o.ExternalTLS, o.Log
+		k.External, k.What, k.TLS, k.Log = kine.Driver(o.External.URL), o.External.Redacted, o.ExternalTLS, o.Log
 		return k
 	}
 	if o.Etcd != nil {

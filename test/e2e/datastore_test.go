@@ -27,7 +27,7 @@ type load struct {
 func startLoad(t *testing.T, ctx context.Context, srv *server, args ...string) *load {
 	t.Helper()
 	l := &load{done: make(chan error, 1)}
-	l.cmd = theLab.command(apiload(t), append([]string{"-kubeconfig", srv.kubeconfig}, args...)...)
+	l.cmd = srv.command(apiload(t), append([]string{"-kubeconfig", srv.kubeconfig}, args...)...)
 	l.cmd.Stdout, l.cmd.Stderr = &l.out, &l.out
 	if err := l.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,8 +24,25 @@ type database struct {
 	endpoint string   // --datastore-endpoint, password included
 	flags    []string // more flags of kite server for it
 	says     string   // what kite server's log says it runs on
+	ready    string   // its ready line
 	proc     *exec.Cmd
 	log      *syncBuffer
+	launch   func() *exec.Cmd
+	// query runs SQL in the database kite uses (PostgreSQL only).
+	query func(sql string) string
+}
+
+// restart stops the server with sig and starts it again on its data.
+func (d *database) restart(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	d.stop(t, sig)
+	d.log = &syncBuffer{}
+	d.proc = d.launch()
+	d.proc.Stdout, d.proc.Stderr = d.log, d.log
+	if err := d.proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.wait(t, d.ready)
 }
 
 // stop ends the server (its PID) and waits for it.
@@ -50,6 +68,7 @@ func (d *database) stop(t *testing.T, sig syscall.Signal) {
 func startDB(t *testing.T, name string, command func(string, ...string) *exec.Cmd, readyLine string, bin string, args ...string) *database {
 	t.Helper()
 	d := launchDB(t, name, command, bin, args...)
+	d.ready = readyLine
 	d.wait(t, readyLine)
 	return d
 }
@@ -57,8 +76,8 @@ func startDB(t *testing.T, name string, command func(string, ...string) *exec.Cm
 // launchDB runs a database server through command, until the test ends.
 func launchDB(t *testing.T, name string, command func(string, ...string) *exec.Cmd, bin string, args ...string) *database {
 	t.Helper()
-	d := &database{name: name, log: &syncBuffer{}}
-	d.proc = command(bin, args...)
+	d := &database{name: name, log: &syncBuffer{}, launch: func() *exec.Cmd { return command(bin, args...) }}
+	d.proc = d.launch()
 	d.proc.Stdout, d.proc.Stderr = d.log, d.log
 	if err := d.proc.Start(); err != nil {
 		t.Fatal(err)
@@ -127,6 +146,15 @@ func startPostgres(t *testing.T, command func(string, ...string) *exec.Cmd, ip s
 	runOK(t, psql)
 	db.endpoint = "postgres://kite:" + dbPassword + "@" + ip + ":5432/kite?sslmode=disable"
 	db.says = "datastore (kine on postgres://kite:xxxxx@"
+	db.query = func(sql string) string {
+		q := asPostgres(filepath.Join(binDir, "psql"), "-h", dir, "-U", "kite", "-d", "kite", "-Atc", sql)
+		q.Env = append(os.Environ(), "PGPASSWORD="+dbPassword)
+		out, err := q.CombinedOutput()
+		if err != nil {
+			return fmt.Sprintf("%v: %s", err, out)
+		}
+		return string(out)
+	}
 	return db
 }
 
@@ -158,6 +186,7 @@ func startMariaDB(t *testing.T, command func(string, ...string) *exec.Cmd, ip st
 // killed; bad endpoints and a wrong token refused with one clear error and
 // nothing written; the password never in the log nor in ps.
 func TestExternalDatastores(t *testing.T) {
+	apiload(t)
 	ml, dirs, cgroupRoot, on := labNodes(t, "db", "s1", "s2", "a1")
 	pg := startPostgres(t, on("db"), ml.ips["db"])
 	my := startMariaDB(t, on("db"), ml.ips["db"])
@@ -232,6 +261,7 @@ func TestExternalDatastores(t *testing.T) {
 				t.Error("the server's log shows the datastore's password")
 			}
 			if db == pg {
+				restartUnderLoad(t, db, srv)
 				twoServers(t, ml, dirs, cgroupRoot, on, db, srv, token)
 			}
 			agent.stop(syscall.SIGTERM)
@@ -280,4 +310,59 @@ func twoServers(t *testing.T, ml *multiLab, dirs map[string]string, cgroupRoot f
 	}
 	waitNodesReady(t, s2, "s2", "a1")
 	s2.stop(syscall.SIGTERM)
+}
+
+// restartUnderLoad restarts the database (a fast shutdown: its sessions
+// are cut) while 16 clients create ConfigMaps through srv: /readyz fails
+// while it is down and passes again once it is back, by itself, and every
+// acknowledged create is kept.
+func restartUnderLoad(t *testing.T, db *database, srv *server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, acked := createUntil(t, ctx, srv, 500)
+	db.stop(t, syscall.SIGINT)
+	eventually(t, time.Minute, "/readyz failing while "+db.name+" is down", func() error {
+		if _, err := srv.kubectl("get", "--raw", "/readyz"); err == nil {
+			return fmt.Errorf("/readyz still ok")
+		}
+		return nil
+	})
+	db.restart(t, syscall.SIGINT)
+	eventually(t, 2*time.Minute, "/readyz ok again", func() error {
+		_, err := srv.kubectl("get", "--raw", "/readyz")
+		return err
+	})
+	before := countLines(acked)
+	eventually(t, time.Minute, "creates acknowledged again", func() error {
+		if n := countLines(acked); n < before+200 {
+			return fmt.Errorf("%d more so far", n-before)
+		}
+		return nil
+	})
+	l.stop()
+	// Each acknowledged name, read from the datastore (a GET with
+	// resourceVersion 0 may come from the API server's cache; a plain GET
+	// of one object reads the datastore), then the list.
+	got := configMapNames(t, srv)
+	for _, name := range strings.Fields(readFile(t, acked)) {
+		if got[name] {
+			continue
+		}
+		out, err := srv.kubectl("-n", "apiload", "get", "configmap", name, "-o", "jsonpath={.metadata.resourceVersion}")
+		t.Errorf("acknowledged ConfigMap %s is not listed; a GET of it says %q %v", name, out, err)
+		if db.query != nil {
+			t.Logf("rows of %s: %s", name, db.query("SELECT id, name, created, deleted, create_revision, prev_revision FROM kine WHERE name LIKE '%/apiload/"+name+"'"))
+		}
+	}
+	assertAllAcked(t, srv, acked, countLines(acked))
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
