@@ -17,7 +17,12 @@ var secretFlags = []string{"token", "t", "agent-token", "datastore-endpoint"}
 // is what ps reads) are overwritten with 'x'. Giving secrets in the
 // environment or the config file is still better: they are never there.
 func hideSecrets(args []string) {
-	for i := 1; i < len(args); i++ {
+	// Only kite server and kite agent take these flags: kubectl's -t, say,
+	// is another thing.
+	if len(args) < 2 || (args[1] != "server" && args[1] != "agent") {
+		return
+	}
+	for i := 2; i < len(args); i++ {
 		name, value, inline := flagParts(args[i])
 		if name == "" || !isSecretFlag(name) {
 			continue
