@@ -260,9 +260,12 @@ func TestExternalDatastores(t *testing.T) {
 			if strings.Contains(srv.stderr.String(), dbPassword) {
 				t.Error("the server's log shows the datastore's password")
 			}
-			if db == pg {
-				restartUnderLoad(t, db, srv)
+			switch db {
+			case pg:
+				restartUnderLoad(t, db, srv, syscall.SIGINT) // fast shutdown: sessions cut
 				twoServers(t, ml, dirs, cgroupRoot, on, db, srv, token)
+			case my:
+				restartUnderLoad(t, db, srv, syscall.SIGTERM) // MariaDB's normal shutdown
 			}
 			agent.stop(syscall.SIGTERM)
 			srv.stop(syscall.SIGTERM)
@@ -312,23 +315,23 @@ func twoServers(t *testing.T, ml *multiLab, dirs map[string]string, cgroupRoot f
 	s2.stop(syscall.SIGTERM)
 }
 
-// restartUnderLoad restarts the database (a fast shutdown: its sessions
-// are cut) while 16 clients create ConfigMaps through srv: /readyz fails
-// while it is down and passes again once it is back, by itself, and every
-// acknowledged create is kept.
-func restartUnderLoad(t *testing.T, db *database, srv *server) {
+// restartUnderLoad restarts the database (stopped with sig) while 16
+// clients create ConfigMaps through srv: /readyz fails while it is down and
+// passes again once it is back, by itself, and every acknowledged create
+// is kept.
+func restartUnderLoad(t *testing.T, db *database, srv *server, sig syscall.Signal) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l, acked := createUntil(t, ctx, srv, 500)
-	db.stop(t, syscall.SIGINT)
+	db.stop(t, sig)
 	eventually(t, time.Minute, "/readyz failing while "+db.name+" is down", func() error {
 		if _, err := srv.kubectl("get", "--raw", "/readyz"); err == nil {
 			return fmt.Errorf("/readyz still ok")
 		}
 		return nil
 	})
-	db.restart(t, syscall.SIGINT)
+	db.restart(t, sig)
 	eventually(t, 2*time.Minute, "/readyz ok again", func() error {
 		_, err := srv.kubectl("get", "--raw", "/readyz")
 		return err
