@@ -252,13 +252,9 @@ func checkMySQLVersion(version string) error {
 }
 
 func reachEtcd(ctx context.Context, e dbendpoint.Endpoint, files dbendpoint.TLS) error {
-	var tc *tls.Config
-	if files != (dbendpoint.TLS{}) || strings.HasPrefix(e.Servers[0], "https") {
-		var err error
-		tc, err = transport.TLSInfo{CertFile: files.CertFile, KeyFile: files.KeyFile, TrustedCAFile: files.CAFile}.ClientConfig()
-		if err != nil {
-			return fatalError{fmt.Errorf("TLS files: %v", err)}
-		}
+	tc, err := etcdTLS(e, files)
+	if err != nil {
+		return fatalError{fmt.Errorf("TLS files: %v", err)}
 	}
 	// A TLS handshake of its own first: through gRPC, a refused
 	// certificate is only a timeout (and a warning a second).
@@ -286,6 +282,15 @@ func reachEtcd(ctx context.Context, e dbendpoint.Endpoint, files dbendpoint.TLS)
 		return nil
 	}
 	return last
+}
+
+// etcdTLS is the client TLS for the etcd cluster of e: the files given,
+// and the system's CAs for https without them; nil for plain http.
+func etcdTLS(e dbendpoint.Endpoint, files dbendpoint.TLS) (*tls.Config, error) {
+	if files == (dbendpoint.TLS{}) && !strings.HasPrefix(e.Servers[0], "https") {
+		return nil, nil
+	}
+	return transport.TLSInfo{CertFile: files.CertFile, KeyFile: files.KeyFile, TrustedCAFile: files.CAFile}.ClientConfig()
 }
 
 // probeTLS makes a TLS connection to addr: a certificate refused either
@@ -331,13 +336,11 @@ func WithClient(ctx context.Context, o Options, fn func(context.Context, *client
 	switch o.External.Kind {
 	case dbendpoint.Etcd:
 		cfg.Endpoints = o.External.Servers
-		if t := o.ExternalTLS; t != (dbendpoint.TLS{}) || strings.HasPrefix(o.External.Servers[0], "https") {
-			tc, err := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile}.ClientConfig()
-			if err != nil {
-				return err
-			}
-			cfg.TLS = tc
+		tc, err := etcdTLS(o.External, o.ExternalTLS)
+		if err != nil {
+			return err
 		}
+		cfg.TLS = tc
 	case dbendpoint.Postgres, dbendpoint.MySQL:
 		socket := o.Socket + ".early"
 		os.Remove(socket) // left by a kill -9

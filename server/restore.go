@@ -95,13 +95,9 @@ func restoreSnapshot(cfg config.Server, p pki.PKI, member etcd.Config, log *slog
 // --token, else this data dir's token file. Both, if both are there, must
 // agree.
 func restoreToken(cfg config.Server) (given token.Token, secret string, err error) {
-	var stored *token.Token
-	if b, err := os.ReadFile(cfg.Layout().TokenFile()); err == nil {
-		t, err := token.Parse(strings.TrimSpace(string(b)))
-		if err != nil {
-			return token.Token{}, "", fmt.Errorf("token file %s is unreadable: %v", cfg.Layout().TokenFile(), err)
-		}
-		stored = &t
+	stored, err := storedToken(cfg)
+	if err != nil {
+		return token.Token{}, "", err
 	}
 	if cfg.Token != "" {
 		if given, err = token.Parse(cfg.Token); err != nil {
@@ -119,4 +115,20 @@ func restoreToken(cfg config.Server) (given token.Token, secret string, err erro
 		return token.Token{}, "", errors.New("the snapshot opens with the cluster's server token: pass it with --token (K10…::server:…, from <data-dir>/server/token on a server of the cluster)")
 	}
 	return token.Token{}, stored.Password, nil
+}
+
+// storedToken is the server token kept in the data dir, or nil if none.
+func storedToken(cfg config.Server) (*token.Token, error) {
+	b, err := os.ReadFile(cfg.Layout().TokenFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, err := token.Parse(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("token file %s is unreadable: %v", cfg.Layout().TokenFile(), err)
+	}
+	return &t, nil
 }

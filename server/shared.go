@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -46,11 +45,14 @@ func shareKeysViaDatastore(ctx context.Context, cfg *config.Server, p pki.PKI, s
 			if err := p.Ensure(sans, time.Now()); err != nil {
 				return fmt.Errorf("server PKI: %w", err)
 			}
-			files, err := p.ReadShared()
+			data, err := bootstrap.Read(p, cfg.Layout().AgentTokenFile())
 			if err != nil {
 				return err
 			}
-			sealed, err := bootstrap.Seal(bootstrap.Data{Files: files, AgentToken: agentTokenOf(*cfg)}, secret)
+			if cfg.AgentToken != "" {
+				data.AgentToken = cfg.AgentToken
+			}
+			sealed, err := bootstrap.Seal(data, secret)
 			if err != nil {
 				return err
 			}
@@ -103,18 +105,19 @@ func takeKeys(cfg *config.Server, p pki.PKI, sealed []byte, secret string, log *
 // dir's token file's, else a new one (then kept as --token, which the
 // token file gets).
 func serverSecret(cfg *config.Server) (string, error) {
-	given := cfg.Token
-	if given == "" {
-		if b, err := os.ReadFile(cfg.Layout().TokenFile()); err == nil {
-			given = strings.TrimSpace(string(b))
-		}
-	}
-	if given != "" {
-		t, err := token.Parse(given)
+	if cfg.Token != "" {
+		t, err := token.Parse(cfg.Token)
 		if err != nil {
 			return "", fmt.Errorf("--token: %w", err)
 		}
 		return t.Password, nil
+	}
+	stored, err := storedToken(*cfg)
+	if err != nil {
+		return "", err
+	}
+	if stored != nil {
+		return stored.Password, nil
 	}
 	secret, err := token.Generate()
 	if err != nil {
@@ -122,15 +125,4 @@ func serverSecret(cfg *config.Server) (string, error) {
 	}
 	cfg.Token = secret
 	return secret, nil
-}
-
-// agentTokenOf is the agent token this server was given or keeps, if any.
-func agentTokenOf(cfg config.Server) string {
-	if cfg.AgentToken != "" {
-		return cfg.AgentToken
-	}
-	if b, err := os.ReadFile(cfg.Layout().AgentTokenFile()); err == nil {
-		return strings.TrimSpace(string(b))
-	}
-	return ""
 }

@@ -82,6 +82,12 @@ func postRequest(h *Handler, creds string, body io.Reader, addr string, cert *x5
 	if cert != nil {
 		r.TLS.PeerCertificates = []*x509.Certificate{cert}
 	}
+	return serve(h, r, creds)
+}
+
+// serve sends r with creds (empty: none) through h, and returns the answer
+// and its error message.
+func serve(h *Handler, r *http.Request, creds string) (*httptest.ResponseRecorder, string) {
 	if creds != "" {
 		r.Header.Set("Authorization", "Bearer "+creds)
 	}

@@ -35,20 +35,30 @@ type EtcdMembers interface {
 	Members(ctx context.Context) ([]string, error)
 }
 
+// serverRequest checks a server's request for the server token and reads
+// its JSON body (at most limit bytes, named what in an error) into v; when
+// it is not ok, the request has been answered with the outcome returned.
+func (h *Handler) serverRequest(w http.ResponseWriter, r *http.Request, limit int64, what string, v any) (outcome, bool) {
+	var tokenErr error
+	if !h.gated(w, r, func() { tokenErr = h.checkServerToken(r) }) {
+		return neutral, false
+	}
+	if tokenErr != nil {
+		return h.refused(w, r, "", tokenErr), false
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v); err != nil {
+		h.fail(w, http.StatusBadRequest, "the "+what+" is not valid JSON: "+err.Error())
+		return neutral, false
+	}
+	return neutral, true
+}
+
 // serverMember answers, to a server with the server token, whether an
 // etcd member is still in the cluster.
 func (h *Handler) serverMember(w http.ResponseWriter, r *http.Request) outcome {
-	var tokenErr error
-	if !h.gated(w, r, func() { tokenErr = h.checkServerToken(r) }) {
-		return neutral
-	}
-	if tokenErr != nil {
-		return h.refused(w, r, "", tokenErr)
-	}
 	var req joinapi.MemberRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
-		h.fail(w, http.StatusBadRequest, "the member request is not valid JSON: "+err.Error())
-		return neutral
+	if o, ok := h.serverRequest(w, r, 4<<10, "member request", &req); !ok {
+		return o
 	}
 	if h.Servers.Etcd == nil {
 		return h.refused(w, r, req.EtcdName, refuse(http.StatusConflict, "this server keeps its cluster in SQLite"))
@@ -71,17 +81,9 @@ func (h *Handler) serverMember(w http.ResponseWriter, r *http.Request) outcome {
 // must bring the server token, and the cluster's settings. It then gets
 // the shared CAs and keys, and its etcd member is added as a learner.
 func (h *Handler) joinServer(w http.ResponseWriter, r *http.Request) outcome {
-	var tokenErr error
-	if !h.gated(w, r, func() { tokenErr = h.checkServerToken(r) }) {
-		return neutral
-	}
-	if tokenErr != nil {
-		return h.refused(w, r, "", tokenErr)
-	}
 	var req joinapi.ServerRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		h.fail(w, http.StatusBadRequest, "the server join request is not valid JSON: "+err.Error())
-		return neutral
+	if o, ok := h.serverRequest(w, r, 64<<10, "server join request", &req); !ok {
+		return o
 	}
 	resp, err := h.answerServer(r.Context(), &req)
 	if err != nil {

@@ -31,14 +31,7 @@ func postServer(h *Handler, path, creds string, body any) (*httptest.ResponseRec
 	data, _ := json.Marshal(body)
 	r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(data))
 	r.RemoteAddr = net.JoinHostPort("198.18.1.12", "40000")
-	if creds != "" {
-		r.Header.Set("Authorization", "Bearer "+creds)
-	}
-	w := httptest.NewRecorder()
-	h.Wrap(http.NotFoundHandler()).ServeHTTP(w, r)
-	var e joinapi.Error
-	json.Unmarshal(w.Body.Bytes(), &e)
-	return w, e.Error
+	return serve(h, r, creds)
 }
 
 func TestServerJoin(t *testing.T) {
