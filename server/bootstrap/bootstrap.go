@@ -151,13 +151,27 @@ type Keeper struct {
 	Data   func() (Data, error)
 	Secret string
 	Log    *slog.Logger
+
+	settled chan struct{}
 }
 
-func (k *Keeper) Name() string                  { return "bootstrap data" }
-func (k *Keeper) Prepare(context.Context) error { return nil }
-func (k *Keeper) Ready(context.Context) error   { return nil }
+func (k *Keeper) Name() string { return "bootstrap data" }
+func (k *Keeper) Prepare(context.Context) error {
+	k.settled = make(chan struct{})
+	return nil
+}
+func (k *Keeper) Ready(context.Context) error { return nil }
+
+// Settled starts the work: its key derivation costs a CPU for a moment,
+// which start-up should not share.
+func (k *Keeper) Settled() { close(k.settled) }
 
 func (k *Keeper) Run(ctx context.Context) error {
+	select {
+	case <-k.settled:
+	case <-ctx.Done():
+		return nil
+	}
 	for {
 		err := k.keep(ctx)
 		if err == nil {

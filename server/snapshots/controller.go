@@ -82,8 +82,9 @@ type Controller struct {
 	// Resync is how often the folder is compared with the API.
 	Resync time.Duration
 
-	client dynamic.Interface
-	disc   discovery.DiscoveryInterface
+	client  dynamic.Interface
+	disc    discovery.DiscoveryInterface
+	settled chan struct{}
 }
 
 func (c *Controller) Name() string { return "etcd snapshots" }
@@ -99,8 +100,13 @@ func (c *Controller) Prepare(context.Context) error {
 	if c.Resync == 0 {
 		c.Resync = 10 * time.Second
 	}
+	c.settled = make(chan struct{})
 	return nil
 }
+
+// Settled starts the listing: a new CRD makes the API server rebuild its
+// OpenAPI, CPU that start-up should not share.
+func (c *Controller) Settled() { close(c.settled) }
 
 func (c *Controller) Ready(context.Context) error { return nil }
 
@@ -111,6 +117,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		if schedule, err = cron.ParseStandard(c.Schedule); err != nil {
 			return fmt.Errorf("--etcd-snapshot-schedule-cron: %w", err)
 		}
+	}
+	select {
+	case <-c.settled:
+	case <-ctx.Done():
+		return nil
 	}
 	installed := false
 	resync := time.NewTicker(c.Resync)
