@@ -210,6 +210,23 @@ func TestEmbeddedEtcdBadInput(t *testing.T) {
 
 	code, out = runKite(t, "server", "--cluster-init", "--datastore-restore", db, "--data-dir", t.TempDir())
 	assertFailed(t, code, out, "--cluster-init and --datastore-restore cannot be used together")
+
+	// A first server that cannot be reached: the joining server retries,
+	// says so, and has written nothing when stopped.
+	dataDir = t.TempDir()
+	joining := startKite(t, theLab.command, "never", dataDir, filepath.Join(t.TempDir(), "k.yaml"), "server", "--data-dir", dataDir,
+		"--write-kubeconfig", filepath.Join(t.TempDir(), "k.yaml"), "--server", "https://198.18.0.99:6443",
+		"--token", "K10"+strings.Repeat("a", 64)+"::server:secret")
+	eventually(t, time.Minute, "the joining server's retry messages", func() error {
+		if n := strings.Count(joining.stderr.String(), "cannot reach the server; retrying"); n < 2 {
+			return fmt.Errorf("%d so far", n)
+		}
+		return nil
+	})
+	joining.stop(syscall.SIGTERM)
+	for _, p := range []string{"server/tls", "server/db/etcd", "server/token"} {
+		assertAbsent(t, filepath.Join(dataDir, p))
+	}
 }
 
 // TestEtcdMigration: a SQLite server restarted with --cluster-init moves
