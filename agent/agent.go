@@ -236,7 +236,7 @@ func components(o Options, l datadir.Layout, lbAddr string, nodeIP net.IP, joine
 	comps := []component.Component{
 		lb,
 		&tunnel.Tunnel{
-			Server:   func() string { return lb.Servers()[0] },
+			Servers:  lb.Servers,
 			ServerCA: l.AgentServerCA(),
 			Cert:     l.AgentCert(join.KubeletClientName), Key: l.AgentKey(join.KubeletClientName),
 			KubeletPort: kubeletPort,

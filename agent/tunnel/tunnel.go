@@ -1,8 +1,9 @@
-// Package tunnel is the node's end of the websocket tunnel to its server
-// (github.com/rancher/remotedialer): the server's API server reaches this
-// node's kubelet through it, so logs, exec and port-forward work when the
-// server cannot dial the node (NAT, firewall). The tunnel lets the server
-// reach the kubelet's port on loopback and nothing else.
+// Package tunnel is the node's end of the websocket tunnels to its servers
+// (github.com/rancher/remotedialer): each server's API server reaches this
+// node's kubelet through the node's tunnel to it, so logs, exec and
+// port-forward work through any server when the servers cannot dial the
+// node (NAT, firewall). A tunnel lets the server reach the kubelet's port
+// on loopback and nothing else.
 package tunnel
 
 import (
@@ -14,7 +15,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -23,11 +26,14 @@ import (
 	"github.com/kite-project/kite/pkg/joinapi"
 )
 
-// Tunnel is the component. It is ready once the first tunnel is up.
+// Tunnel is the component: one tunnel to each server. It is ready once
+// the first tunnel is up.
 type Tunnel struct {
-	// Server returns the server to connect to (host:port), asked again at
-	// each reconnection: the load balancer's current one.
-	Server      func() string
+	// Servers returns the servers (host:port) to keep a tunnel to, asked
+	// again every few seconds: the load balancer's list. An address that
+	// reaches a server another one reaches too only gives that server two
+	// sessions for the node.
+	Servers     func() []string
 	ServerCA    string // file
 	Cert, Key   string // the kubelet's client certificate: the node's identity
 	KubeletPort int
@@ -35,9 +41,10 @@ type Tunnel struct {
 
 	dialer *websocket.Dialer
 	up     chan struct{}
+	upOnce sync.Once
 }
 
-func (t *Tunnel) Name() string { return "tunnel to the server" }
+func (t *Tunnel) Name() string { return "tunnels to the servers" }
 
 func (t *Tunnel) Prepare(context.Context) error {
 	ca, err := os.ReadFile(t.ServerCA)
@@ -66,22 +73,48 @@ func (t *Tunnel) allowed(proto, addr string) bool {
 	return err == nil && proto == "tcp" && (host == "127.0.0.1" || host == "::1") && port == strconv.Itoa(t.KubeletPort)
 }
 
+// Run keeps a tunnel to each of Servers, starting and ending them as the
+// list changes.
 func (t *Tunnel) Run(ctx context.Context) error {
-	first := true
+	running := map[string]context.CancelFunc{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		want := t.Servers()
+		for _, server := range want {
+			if running[server] == nil {
+				one, cancel := context.WithCancel(ctx)
+				running[server] = cancel
+				wg.Go(func() { t.keep(one, server) })
+			}
+		}
+		for server, cancel := range running {
+			if !slices.Contains(want, server) {
+				cancel()
+				delete(running, server)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// keep keeps a tunnel to server up until ctx ends.
+func (t *Tunnel) keep(ctx context.Context, server string) {
+	url := "wss://" + server + joinapi.ConnectPath
 	wait := time.Second
 	for ctx.Err() == nil {
-		url := "wss://" + t.Server() + joinapi.ConnectPath
 		started := time.Now()
 		err := remotedialer.ConnectToProxy(ctx, url, http.Header{}, t.allowed, t.dialer, func(context.Context, *remotedialer.Session) error {
-			if first {
-				first = false
-				close(t.up)
-			}
+			t.upOnce.Do(func() { close(t.up) })
 			t.Log.Info("tunnel to the server is up", "server", url)
 			return nil
 		})
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if time.Since(started) > time.Minute {
 			wait = time.Second // it was up for a while: reconnect soon
@@ -89,12 +122,11 @@ func (t *Tunnel) Run(ctx context.Context) error {
 		t.Log.Warn("tunnel to the server is down; reconnecting", "server", url, "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
-	return nil
 }
 
 func (t *Tunnel) Ready(ctx context.Context) error {

@@ -240,6 +240,7 @@ func TestExternalDatastores(t *testing.T) {
 			}
 			srv.mustKubectl(t, "create", "configmap", "on-"+db.name, "--from-literal=k=v")
 			token := readToken(t, filepath.Join(dirs["s1"], "server", "token"))
+			withBusybox(t, dirs["a1"])
 			agent := startKite(t, on("a1"), "node is Ready", dirs["a1"], kc, "agent", "--server", "https://"+ml.ips["s1"]+":6443",
 				"--token", token, "--data-dir", dirs["a1"], "--node-name", "a1", "--kubelet-arg", "cgroup-root="+cgroupRoot("a1"))
 			agent.waitReady()
@@ -263,7 +264,7 @@ func TestExternalDatastores(t *testing.T) {
 			switch db {
 			case pg:
 				restartUnderLoad(t, db, srv, syscall.SIGINT) // fast shutdown: sessions cut
-				twoServers(t, ml, dirs, cgroupRoot, on, db, srv, token)
+				twoServers(t, ml, dirs, cgroupRoot, on, db, srv, agent, token)
 			case my:
 				restartUnderLoad(t, db, srv, syscall.SIGTERM) // MariaDB's normal shutdown
 			}
@@ -280,9 +281,10 @@ func TestExternalDatastores(t *testing.T) {
 
 // twoServers: a second server on the datastore of srv (s1), given the
 // same token and no --server, takes the cluster's keys from the datastore
-// and serves it; with s1 killed, s2 and the agent go on. A server with
+// and serves it; with s1 killed, s2 and the agent (joined through s1) go
+// on, the agent running a new pod. A server with
 // another token is refused, with nothing written.
-func twoServers(t *testing.T, ml *multiLab, dirs map[string]string, cgroupRoot func(string) string, on func(string) func(string, ...string) *exec.Cmd, db *database, srv *server, token string) {
+func twoServers(t *testing.T, ml *multiLab, dirs map[string]string, cgroupRoot func(string) string, on func(string) func(string, ...string) *exec.Cmd, db *database, srv, agent *server, token string) {
 	t.Helper()
 	wrong := shortTempDir(t)
 	code, out := runKiteIn(t, on("s2"), "server", "--data-dir", wrong, "--write-kubeconfig", filepath.Join(wrong, "k.yaml"),
@@ -306,11 +308,48 @@ func twoServers(t *testing.T, ml *multiLab, dirs map[string]string, cgroupRoot f
 		}
 	}
 	waitNodesReady(t, s2, "s1", "s2", "a1")
+	// The agent keeps a tunnel to each server, so a server that cannot
+	// dial it (NAT) still reaches its kubelet.
+	eventually(t, time.Minute, "a tunnel from a1 to s2", func() error {
+		if want := "server=wss://" + ml.ips["s2"] + ":6443/"; !strings.Contains(agent.stderr.String(), `"tunnel to the server is up" component=tunnel `+want) {
+			return fmt.Errorf("a1 does not say its tunnel to %s is up", want)
+		}
+		return nil
+	})
+	killed := time.Now()
 	srv.stop(syscall.SIGKILL)
 	s2.mustKubectl(t, "create", "configmap", "after-s1-killed")
 	if v := s2.mustKubectl(t, "get", "configmap", "on-"+db.name, "-o", "jsonpath={.data.k}"); v != "v" {
 		t.Errorf("configmap through s2: %q", v)
 	}
+	// The agent joined through s1; its load balancer moves to s2: its
+	// kubelet renews its Lease and runs a new pod, whose log s2 reads
+	// through the agent's tunnel.
+	eventually(t, 2*time.Minute, "a1's Lease renewed through s2", func() error {
+		renewed, err := s2.kubectl("-n", "kube-node-lease", "get", "lease", "a1", "-o", "jsonpath={.spec.renewTime}")
+		if err != nil {
+			return err
+		}
+		if at, err := time.Parse(time.RFC3339Nano, renewed); err != nil || !at.After(killed) {
+			return fmt.Errorf("renewed %q (%v), s1 killed at %s", renewed, err, killed.Format(time.RFC3339Nano))
+		}
+		return nil
+	})
+	s2.mustKubectl(t, "create", "namespace", "e2e")
+	// Its default ServiceAccount comes from s2's controller manager, once
+	// it has taken over the leader lease of the killed s1's.
+	eventually(t, 2*time.Minute, "ServiceAccount e2e/default", func() error {
+		_, err := s2.kubectl("-n", "e2e", "get", "serviceaccount", "default")
+		return err
+	})
+	apply(t, s2, fmt.Sprintf(pinnedWebPod, "a1"))
+	eventually(t, 2*time.Minute, "pod web-a1 Running with its log", func() error {
+		out, err := s2.kubectl("-n", "e2e", "logs", "web-a1")
+		if err != nil || !strings.Contains(out, "web-started on a1") {
+			return fmt.Errorf("%v: %q", err, out)
+		}
+		return nil
+	})
 	waitNodesReady(t, s2, "s2", "a1")
 	s2.stop(syscall.SIGTERM)
 }
