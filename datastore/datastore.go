@@ -44,6 +44,7 @@ type Options struct {
 	// cluster the API server uses directly; sqlite:// moves DBFile.
 	External    dbendpoint.Endpoint
 	ExternalTLS dbendpoint.TLS
+	Pool        dbendpoint.Pool // the SQL datastore's connections
 	Log         *slog.Logger
 }
 
@@ -54,7 +55,7 @@ func New(o Options) Store {
 		return externalEtcd{servers: o.External.Servers}
 	case dbendpoint.Postgres, dbendpoint.MySQL:
 		k := kine.New("", o.Socket)
-		k.External, k.What, k.TLS, k.Log = kine.Driver(o.External.URL), o.External.Redacted, o.ExternalTLS, o.Log
+		k.External, k.What, k.TLS, k.Pool, k.Log = kine.Driver(o.External.URL), o.External.Redacted, o.ExternalTLS, o.Pool, o.Log
 		return k
 	}
 	if o.Etcd != nil {

@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger, onReady func(
 	// before anything is written.
 	storeOptions := datastore.Options{DBFile: cfg.DBFile(), Socket: layout.KineSocket(), RestoreFrom: cfg.DatastoreRestore, Log: log}
 	if cfg.External() {
-		storeOptions.External, storeOptions.ExternalTLS = cfg.Datastore(), cfg.DatastoreTLS
+		storeOptions.External, storeOptions.ExternalTLS, storeOptions.Pool = cfg.Datastore(), cfg.DatastoreTLS, cfg.DatastorePool
 	}
 	if cfg.JoinURL != "" && !cfg.ClusterReset {
 		if _, err := os.Stat(layout.EtcdMemberDir()); err == nil {

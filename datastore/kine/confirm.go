@@ -19,6 +19,16 @@ import (
 // databases check each create by reading the key back: one indexed read
 // more a create, and a lost create is an error the client retries.
 
+// kine's PostgreSQL driver (v0.17.5) also holds two connections for each
+// write: Append opens a transaction, and the INSERT then runs on another
+// connection of the pool (generic.Tx.Insert calls the database's
+// queryRow, not the transaction's). With a bounded pool, as many writes as
+// connections each hold one and wait for a second, and every query stalls
+// until the API server's timeouts (seen with 4 connections: no write got
+// through). kite's PostgreSQL driver lets at most (MaxOpen-2)/2 writes run
+// at once, so writes can never hold the whole pool; the 2 are for kine's
+// own writes outside the API (lease expiry, gap fills).
+
 // Schemes of kite's checked drivers; Driver maps an endpoint to them.
 const confirmedPrefix = "kite-"
 
@@ -28,14 +38,26 @@ func init() {
 		if !ok {
 			panic("kine has no " + scheme + " driver") // a change of kine's
 		}
+		holdsTwo := scheme == "postgres"
 		drivers.Register(confirmedPrefix+scheme, func(ctx context.Context, wg *sync.WaitGroup, cfg *drivers.Config) (bool, server.Backend, error) {
 			leaderElect, backend, err := original(ctx, wg, cfg)
 			if err != nil {
 				return leaderElect, backend, err
 			}
-			return leaderElect, confirmedCreates{backend}, nil
+			b := checkedBackend{Backend: backend}
+			if open := cfg.ConnectionPoolConfig.MaxOpen; holdsTwo && open > 0 {
+				b.writes = make(chan struct{}, WritesAtOnce(open))
+			}
+			return leaderElect, b, nil
 		})
 	}
+}
+
+// WritesAtOnce is how many writes kite's PostgreSQL driver runs at once
+// with a pool of maxOpen connections (at least
+// dbendpoint.MinPostgresConnections).
+func WritesAtOnce(maxOpen int) int {
+	return max(1, (maxOpen-2)/2)
 }
 
 // Driver is the endpoint of kite's checked driver for an external
@@ -48,11 +70,33 @@ func Driver(endpoint string) string {
 	return confirmedPrefix + scheme + "://" + rest
 }
 
-// confirmedCreates is a backend whose creates are read back.
-type confirmedCreates struct{ server.Backend }
+// checkedBackend is a backend whose creates are read back and, if writes
+// is set, whose writes wait for one of its slots.
+type checkedBackend struct {
+	server.Backend
+	writes chan struct{}
+}
 
-func (b confirmedCreates) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
+// slot waits for a write's turn; free gives it back.
+func (b checkedBackend) slot(ctx context.Context) (free func(), err error) {
+	if b.writes == nil {
+		return func() {}, nil
+	}
+	select {
+	case b.writes <- struct{}{}:
+		return func() { <-b.writes }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (b checkedBackend) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
+	free, err := b.slot(ctx)
+	if err != nil {
+		return 0, err
+	}
 	rev, err := b.Backend.Create(ctx, key, value, lease)
+	free()
 	if err != nil {
 		return rev, err
 	}
@@ -64,4 +108,22 @@ func (b confirmedCreates) Create(ctx context.Context, key string, value []byte, 
 		return 0, fmt.Errorf("create of %s was not stored (the database connection failed); try again", key)
 	}
 	return rev, nil
+}
+
+func (b checkedBackend) Update(ctx context.Context, key string, value []byte, revision, lease int64) (int64, *server.KeyValue, bool, error) {
+	free, err := b.slot(ctx)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	defer free()
+	return b.Backend.Update(ctx, key, value, revision, lease)
+}
+
+func (b checkedBackend) Delete(ctx context.Context, key string, revision int64) (int64, *server.KeyValue, bool, error) {
+	free, err := b.slot(ctx)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	defer free()
+	return b.Backend.Delete(ctx, key, revision)
 }

@@ -28,6 +28,7 @@ type Kine struct {
 	// reached with TLS's files.
 	External, What string
 	TLS            dbendpoint.TLS
+	Pool           dbendpoint.Pool
 	Socket         string // the unix socket the API server dials
 	// RestoreFrom, if set, is a backup put in place of the database
 	// before kine opens it (kite server --datastore-restore).
@@ -117,6 +118,10 @@ func (k *Kine) listen(ctx context.Context, listener string, wg *sync.WaitGroup) 
 		// kine's own compactor, at kine's default interval: an external
 		// database has no compaction of kite's (datastore/sqlite).
 		cfg.CompactInterval = 5 * time.Minute
+		cfg.ConnectionPoolConfig.MaxOpen, cfg.ConnectionPoolConfig.MaxIdle = k.Pool.MaxOpen, k.Pool.MaxIdle
+		if k.Pool.MaxIdle == 0 {
+			cfg.ConnectionPoolConfig.MaxIdle = -1 // kine's "none" (its 0 is "its default")
+		}
 		cfg.BackendTLSConfig = kinetls.Config{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile}
 	}
 	cfg.WaitGroup = wg

@@ -61,6 +61,11 @@ func (s *Server) validateDatastore(add func(string, ...any)) {
 	case s.DatastoreRestore != "" && e.Kind != dbendpoint.SQLite:
 		add("--datastore-restore restores a SQLite backup; it cannot be used with a %s --datastore-endpoint (use that database's own backups)", e.Kind)
 	}
+	if p := s.DatastorePool; p.MaxOpen < 0 || p.MaxIdle < 0 {
+		add("--datastore-max-open-connections and --datastore-max-idle-connections cannot be negative (0 open: no limit)")
+	} else if e.Kind == dbendpoint.Postgres && p.MaxOpen > 0 && p.MaxOpen < dbendpoint.MinPostgresConnections {
+		add("--datastore-max-open-connections %d is too few for PostgreSQL: give at least %d (kine holds two connections a write there), or 0 for no limit", p.MaxOpen, dbendpoint.MinPostgresConnections)
+	}
 	if e.Kind == dbendpoint.SQLite && *t != (DatastoreTLS{}) {
 		add("--datastore-cafile, --datastore-certfile and --datastore-keyfile are not for SQLite")
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/kite-project/kite/pkg/datadir"
+	"github.com/kite-project/kite/pkg/dbendpoint"
 	"github.com/kite-project/kite/pkg/token"
 )
 
@@ -84,6 +85,8 @@ type Server struct {
 	DatastoreEndpoint string
 	// DatastoreTLS are the client files for the external datastore.
 	DatastoreTLS DatastoreTLS
+	// DatastorePool bounds the connections to a SQL datastore.
+	DatastorePool dbendpoint.Pool
 
 	// DatastoreRestore is a backup (kite datastore backup) to put in place
 	// of the datastore before the server starts.
@@ -106,6 +109,7 @@ func NewServer() Server {
 		ClusterDomain:   DefaultClusterDomain,
 		WriteKubeconfig: DefaultKubeconfig,
 		KubeconfigMode:  DefaultKubeconfigMode,
+		DatastorePool:   dbendpoint.DefaultPool,
 		FlannelBackend:  DefaultFlannelBackend,
 		EtcdSnapshots:   EtcdSnapshots{Schedule: DefaultSnapshotSchedule, Retention: DefaultSnapshotRetention},
 	}

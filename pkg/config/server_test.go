@@ -73,6 +73,8 @@ func TestValidateRejects(t *testing.T) {
 			s.DatastoreTLS.CertFile, s.DatastoreTLS.KeyFile = "/etc/hostname", "/etc/hostname"
 		}, "give a certificate and its own key"},
 		{"datastore CA missing", func(s *Server) { s.DatastoreEndpoint = "https://e:2379"; s.DatastoreTLS.CAFile = "/no/ca.crt" }, "--datastore-cafile /no/ca.crt"},
+		{"negative pool", func(s *Server) { s.DatastoreEndpoint = "mysql://u:pw@tcp(h:3306)/db"; s.DatastorePool.MaxOpen = -1 }, "cannot be negative"},
+		{"too small a PostgreSQL pool", func(s *Server) { s.DatastoreEndpoint = "postgres://u:pw@h/db"; s.DatastorePool.MaxOpen = 3 }, "too few for PostgreSQL: give at least 4"},
 		{"data dir too long for sockets", func(s *Server) { s.DataDir = "/tmp/" + strings.Repeat("d", 80) }, "too long"},
 	}
 	for _, c := range cases {

@@ -44,6 +44,24 @@ type TLS struct {
 	CAFile, CertFile, KeyFile string
 }
 
+// Pool bounds a server's connections to a SQL datastore
+// (--datastore-max-open-connections, --datastore-max-idle-connections).
+// The defaults come from scripts/bench-external's pool table in
+// BENCHMARKS.md: fewer open connections cost writes/s, more gain nothing,
+// and an unbounded pool lets three servers under load run a database out
+// of connections (PostgreSQL allows 100 by default).
+type Pool struct {
+	MaxOpen, MaxIdle int
+}
+
+// MinPostgresConnections is the smallest bound of open connections that
+// works on PostgreSQL: kine holds two connections a write there, and two
+// more are kept for its own writes (datastore/kine/confirm.go).
+const MinPostgresConnections = 4
+
+// DefaultPool is kite's pool for one server.
+var DefaultPool = Pool{MaxOpen: 16, MaxIdle: 16}
+
 // Examples, for error messages.
 const examples = "postgres://USER:PASSWORD@HOST:5432/DATABASE, mysql://USER:PASSWORD@tcp(HOST:3306)/DATABASE, https://HOST1:2379,https://HOST2:2379 (etcd) or sqlite:///PATH"
 
