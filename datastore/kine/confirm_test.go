@@ -35,7 +35,7 @@ func (b *slowWrites) Create(ctx context.Context, key string, value []byte, lease
 }
 
 func (b *slowWrites) Get(ctx context.Context, key string, revision int64, keysOnly bool) (int64, *server.KeyValue, error) {
-	return 7, &server.KeyValue{Key: key, ModRevision: 7}, nil
+	return 7, &server.KeyValue{Key: key, CreateRevision: 7, ModRevision: 7}, nil
 }
 
 func (b *slowWrites) Update(ctx context.Context, key string, value []byte, revision, lease int64) (int64, *server.KeyValue, bool, error) {
@@ -100,4 +100,39 @@ type lostCreate struct{ *slowWrites }
 
 func (lostCreate) Get(ctx context.Context, key string, revision int64, keysOnly bool) (int64, *server.KeyValue, error) {
 	return 7, nil, nil
+}
+
+// kine answers a create of a key whose deletion is not compacted yet with
+// its current revision, not the key's: the key's own is returned.
+func TestCreateAnswersTheKeysOwnRevision(t *testing.T) {
+	b := checkedBackend{Backend: laterRevision{&slowWrites{}}}
+	rev, err := b.Create(context.Background(), "/k", nil, 0)
+	if err != nil || rev != 7 {
+		t.Fatalf("create: revision %d, %v; want 7", rev, err)
+	}
+}
+
+// laterRevision answers creates with a revision past the key's (7).
+type laterRevision struct{ *slowWrites }
+
+func (laterRevision) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
+	return 12, nil
+}
+
+// A key whose latest event is a later update is not this create's.
+func TestCreateOfAnUpdatedKeyIsAnError(t *testing.T) {
+	b := checkedBackend{Backend: updatedKey{&slowWrites{}}}
+	if _, err := b.Create(context.Background(), "/k", nil, 0); err == nil {
+		t.Fatal("accepted a key another client has updated since")
+	}
+}
+
+type updatedKey struct{ *slowWrites }
+
+func (updatedKey) Get(ctx context.Context, key string, revision int64, keysOnly bool) (int64, *server.KeyValue, error) {
+	return 9, &server.KeyValue{Key: key, CreateRevision: 5, ModRevision: 9}, nil
+}
+
+func (updatedKey) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
+	return 9, nil
 }
