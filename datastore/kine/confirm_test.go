@@ -105,18 +105,23 @@ func (lostCreate) Get(ctx context.Context, key string, revision int64, keysOnly 
 // kine answers a create of a key whose deletion is not compacted yet with
 // its current revision, not the key's: the key's own is returned.
 func TestCreateAnswersTheKeysOwnRevision(t *testing.T) {
-	b := checkedBackend{Backend: laterRevision{&slowWrites{}}}
-	rev, err := b.Create(context.Background(), "/k", nil, 0)
-	if err != nil || rev != 7 {
-		t.Fatalf("create: revision %d, %v; want 7", rev, err)
+	for _, answered := range []int64{5, 12} {
+		b := checkedBackend{Backend: otherRevision{&slowWrites{}, answered}}
+		rev, err := b.Create(context.Background(), "/k", nil, 0)
+		if err != nil || rev != 7 {
+			t.Fatalf("create answered %d: revision %d, %v; want 7", answered, rev, err)
+		}
 	}
 }
 
-// laterRevision answers creates with a revision past the key's (7).
-type laterRevision struct{ *slowWrites }
+// otherRevision answers creates with a revision that is not the key's (7).
+type otherRevision struct {
+	*slowWrites
+	answer int64
+}
 
-func (laterRevision) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
-	return 12, nil
+func (b otherRevision) Create(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
+	return b.answer, nil
 }
 
 // A key whose latest event is a later update is not this create's.
