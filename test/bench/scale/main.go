@@ -1,0 +1,376 @@
+// Command scale drives scripts/bench-scale: it registers simulated nodes
+// (kwok runs them: sigs.k8s.io/kwok, built by the script), runs pods on
+// them, measures what SIG Scalability's SLOs name, and removes it all.
+//
+//	scale -kubeconfig F nodes -count N
+//	    N simulated nodes (kwok-0 … kwok-N-1; the missing ones created), all Ready
+//	scale -kubeconfig F pods -replicas R
+//	    the Deployment "scale" at R replicas on them, all Ready: pods/s
+//	scale -kubeconfig F latency -pods 100 -rate 10
+//	    pods created one by one at a steady rate: created → Running as
+//	    observed through a watch, p50/p99 (the pod start-up SLO)
+//	scale -kubeconfig F api -before F1 -after F2
+//	    the API server's request latency between two /metrics scrapes
+//	scale -kubeconfig F clean
+//	    removes the namespace and the nodes; waits until they are gone
+//
+// Each prints one JSON object on stdout.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+)
+
+const (
+	namespace = "scale"
+	// kwok manages the nodes with this annotation (--manage-nodes-with-
+	// annotation-selector); the taint keeps other pods off them.
+	kwokKey = "kwok.x-k8s.io/node"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	global := flag.NewFlagSet("scale", flag.ExitOnError)
+	kubeconfig := global.String("kubeconfig", "", "kubeconfig of the cluster")
+	timeout := global.Duration("timeout", 30*time.Minute, "give up after this long")
+	global.Parse(os.Args[1:])
+	if global.NArg() == 0 || *kubeconfig == "" {
+		return errors.New("usage: scale -kubeconfig FILE nodes|pods|latency|api|clean [flags]")
+	}
+	mode, args := global.Arg(0), global.Args()[1:]
+	flags := flag.NewFlagSet(mode, flag.ExitOnError)
+	count := flags.Int("count", 100, "nodes: simulated nodes in all")
+	replicas := flags.Int("replicas", 3000, "pods: pods in all")
+	pods := flags.Int("pods", 100, "latency: pods to start")
+	rate := flags.Float64("rate", 10, "latency: pods created a second")
+	before := flags.String("before", "", "api: /metrics scraped before")
+	after := flags.String("after", "", "api: /metrics scraped after")
+	flags.Parse(args)
+
+	if mode == "api" {
+		return printJSON(apiLatency(*before, *after))
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = -1, 0 // no client-side limit: a kubelet per node would not share one
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	s := &scale{cs: cs}
+	switch mode {
+	case "nodes":
+		return printJSON(s.nodes(ctx, *count))
+	case "pods":
+		return printJSON(s.pods(ctx, int32(*replicas)))
+	case "latency":
+		return printJSON(s.latency(ctx, *pods, *rate))
+	case "clean":
+		return printJSON(s.clean(ctx))
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+func printJSON(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(v)
+}
+
+type scale struct{ cs *kubernetes.Clientset }
+
+func nodeName(i int) string { return "kwok-" + strconv.Itoa(i) }
+
+// nodes creates the simulated nodes kwok-0 … kwok-count-1 that are missing
+// (32 at once) and waits until all are Ready.
+func (s *scale) nodes(ctx context.Context, count int) (map[string]any, error) {
+	start := time.Now()
+	existing, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, n := range existing.Items {
+		have[n.Name] = true
+	}
+	var missing []string
+	for i := range count {
+		if !have[nodeName(i)] {
+			missing = append(missing, nodeName(i))
+		}
+	}
+	if err := parallel(ctx, missing, 32, func(name string) error {
+		_, err := s.cs.CoreV1().Nodes().Create(ctx, simulatedNode(name), metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for {
+		list, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok", ResourceVersion: "0"})
+		if err != nil {
+			return nil, err
+		}
+		ready := 0
+		for _, n := range list.Items {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		if ready >= count {
+			return map[string]any{"nodes": count, "created": len(missing), "ready_seconds": time.Since(start).Seconds()}, nil
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, fmt.Errorf("%d of %d nodes Ready: %w", ready, count, err)
+		}
+	}
+}
+
+func simulatedNode(name string) *corev1.Node {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("32"),
+		corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Annotations: map[string]string{kwokKey: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/role": "agent"},
+		},
+		Spec:   corev1.NodeSpec{Taints: []corev1.Taint{{Key: kwokKey, Value: "fake", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+	}
+}
+
+// onSimulatedNodes places a pod on kwok's nodes only.
+func onSimulatedNodes(spec *corev1.PodSpec) {
+	spec.NodeSelector = map[string]string{"type": "kwok"}
+	spec.Tolerations = []corev1.Toleration{{Key: kwokKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+	spec.Containers = []corev1.Container{{Name: "app", Image: "kite.local/none:1"}}
+	spec.TerminationGracePeriodSeconds = ptr.To(int64(0))
+}
+
+// pods sets the Deployment "scale" to replicas and waits until all are
+// Ready; pods/s counts the pods added.
+func (s *scale) pods(ctx context.Context, replicas int32) (map[string]any, error) {
+	if err := s.namespace(ctx); err != nil {
+		return nil, err
+	}
+	deployments := s.cs.AppsV1().Deployments(namespace)
+	start := time.Now()
+	d, err := deployments.Get(ctx, "scale", metav1.GetOptions{})
+	var from int32
+	switch {
+	case apierrors.IsNotFound(err):
+		labels := map[string]string{"app": "scale"}
+		d = &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "scale"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: &replicas,
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}},
+			},
+		}
+		onSimulatedNodes(&d.Spec.Template.Spec)
+		_, err = deployments.Create(ctx, d, metav1.CreateOptions{})
+	case err == nil:
+		from = d.Status.ReadyReplicas
+		d.Spec.Replicas = &replicas
+		_, err = deployments.Update(ctx, d, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	for {
+		d, err := deployments.Get(ctx, "scale", metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		if d.Status.ReadyReplicas == replicas && d.Status.ObservedGeneration == d.Generation {
+			took := time.Since(start).Seconds()
+			return map[string]any{"pods": replicas, "added": replicas - from, "running_seconds": took,
+				"pods_per_second": float64(replicas-from) / took}, nil
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, fmt.Errorf("%d of %d pods Ready: %w", d.Status.ReadyReplicas, replicas, err)
+		}
+	}
+}
+
+// latency creates pods one by one at rate a second and times each from its
+// creation to its Running phase as a watch sees it, then deletes them.
+func (s *scale) latency(ctx context.Context, n int, rate float64) (map[string]any, error) {
+	if err := s.namespace(ctx); err != nil {
+		return nil, err
+	}
+	podsAPI := s.cs.CoreV1().Pods(namespace)
+	w, err := podsAPI.Watch(ctx, metav1.ListOptions{LabelSelector: "app=latency"})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	sent := map[string]time.Time{} // just before each create: an upper bound
+	var took []time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		running := map[string]bool{}
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type == watch.Deleted || pod.Status.Phase != corev1.PodRunning || running[pod.Name] {
+				continue
+			}
+			running[pod.Name] = true
+			mu.Lock()
+			at, ok := sent[pod.Name]
+			if !ok {
+				at = pod.CreationTimestamp.Time // whole seconds
+			}
+			took = append(took, time.Since(at))
+			if len(took) == n {
+				mu.Unlock()
+				return
+			}
+			mu.Unlock()
+		}
+	}()
+	every := time.Duration(float64(time.Second) / rate)
+	for i := range n {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "latency-" + strconv.Itoa(i), Labels: map[string]string{"app": "latency"}}}
+		onSimulatedNodes(&pod.Spec)
+		mu.Lock()
+		sent[pod.Name] = time.Now()
+		mu.Unlock()
+		if _, err := podsAPI.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		if err := sleep(ctx, every); err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%d of %d latency pods Running: %w", len(took), n, ctx.Err())
+	}
+	if err := podsAPI.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}, metav1.ListOptions{LabelSelector: "app=latency"}); err != nil {
+		return nil, err
+	}
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	return map[string]any{"pods": n, "rate": rate,
+		"startup_p50_ms": ms(took[len(took)/2]), "startup_p99_ms": ms(took[(len(took)*99-1)/100])}, nil
+}
+
+// clean deletes the namespace and the simulated nodes and waits until
+// both are gone.
+func (s *scale) clean(ctx context.Context) (map[string]any, error) {
+	start := time.Now()
+	err := s.cs.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	if err := s.cs.CoreV1().Nodes().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "type=kwok"}); err != nil {
+		return nil, err
+	}
+	for {
+		_, nsErr := s.cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		nodes, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
+		if err != nil {
+			return nil, err
+		}
+		if apierrors.IsNotFound(nsErr) && len(nodes.Items) == 0 {
+			return map[string]any{"clean_seconds": time.Since(start).Seconds()}, nil
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, fmt.Errorf("namespace %s (%v) and %d nodes left: %w", namespace, nsErr, len(nodes.Items), err)
+		}
+	}
+}
+
+func (s *scale) namespace(ctx context.Context) error {
+	_, err := s.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	// The ServiceAccount admission needs the namespace's default account.
+	for {
+		if _, err := s.cs.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return nil
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return fmt.Errorf("no ServiceAccount %s/default: %w", namespace, err)
+		}
+	}
+}
+
+// parallel runs do for each item, at most n at once; the first error wins.
+func parallel(ctx context.Context, items []string, n int, do func(string) error) error {
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	slots := make(chan struct{}, n)
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := do(it); err != nil {
+				once.Do(func() { first = fmt.Errorf("%s: %w", it, err) })
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
