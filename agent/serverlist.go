@@ -47,7 +47,10 @@ func (s *serverList) Run(ctx context.Context) error {
 			opts := kubernetesService
 			opts.ResourceVersion = slices.ResourceVersion
 			opts.TimeoutSeconds = ptr.To(int64(300))
-			if w, err := cs.DiscoveryV1().EndpointSlices("default").Watch(ctx, opts); err == nil {
+			w, werr := cs.DiscoveryV1().EndpointSlices("default").Watch(ctx, opts)
+			if werr != nil {
+				err = werr // back off as for a failed list
+			} else {
 				select {
 				case <-w.ResultChan():
 				case <-ctx.Done():
