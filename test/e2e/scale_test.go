@@ -15,6 +15,7 @@ import (
 // nothing of the run left on the machine.
 func TestScaleTooling(t *testing.T) {
 	before := netnsNamed(t, "kite-scale-")
+	kwokBefore := processesNamed(t, "kwok-")
 	cmd := exec.Command(filepath.Join(repoRoot, "scripts", "bench-scale"))
 	cmd.Env = append(os.Environ(), "KITE_BIN="+kiteBin, "TARGETS=kite", "STEPS=50", "PODS_PER_NODE=2",
 		"LATENCY_PODS=10", "LATENCY_RATE=5", "SECTION=0")
@@ -29,6 +30,9 @@ func TestScaleTooling(t *testing.T) {
 	}
 	if after := netnsNamed(t, "kite-scale-"); len(after) > len(before) {
 		t.Errorf("network namespaces left: %v", after)
+	}
+	if after := processesNamed(t, "kwok-"); after > kwokBefore {
+		t.Errorf("%d kwok processes left running", after-kwokBefore)
 	}
 	if left, _ := filepath.Glob("/tmp/kite-scale.*"); len(left) > 0 {
 		t.Errorf("work folders left: %v", left)
@@ -49,4 +53,20 @@ func netnsNamed(t *testing.T, prefix string) []string {
 		}
 	}
 	return names
+}
+
+// processesNamed counts the processes whose name starts with prefix.
+func processesNamed(t *testing.T, prefix string) int {
+	t.Helper()
+	comms, err := filepath.Glob("/proc/[0-9]*/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range comms {
+		if b, err := os.ReadFile(f); err == nil && strings.HasPrefix(string(b), prefix) {
+			n++
+		}
+	}
+	return n
 }
