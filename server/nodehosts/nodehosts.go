@@ -65,7 +65,9 @@ func (c *Controller) Name() string { return "node hosts" }
 func (c *Controller) Prepare(context.Context) error {
 	c.changed = trigger.New()
 	node := c.Informers.Core().V1().Nodes()
-	if _, err := node.Informer().AddEventHandler(c.changed.On()); err != nil {
+	// Only a node's name and addresses make its line.
+	addressesOf := func(n *corev1.Node) string { return fmt.Sprint(n.Status.Addresses) }
+	if _, err := node.Informer().AddEventHandler(trigger.OnChangeOf(c.changed, addressesOf)); err != nil {
 		return err
 	}
 	c.nodes = node.Lister()

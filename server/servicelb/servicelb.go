@@ -57,7 +57,11 @@ func (c *Controller) Prepare(context.Context) error {
 	if _, err := svc.Informer().AddEventHandler(c.changed.On()); err != nil {
 		return err
 	}
-	if _, err := node.Informer().AddEventHandler(c.changed.On()); err != nil {
+	// What Addresses reads of a node: its label, readiness and addresses.
+	usedOf := func(n *corev1.Node) string {
+		return fmt.Sprint(n.Labels[EnableLabel], ready(n), n.Status.Addresses)
+	}
+	if _, err := node.Informer().AddEventHandler(trigger.OnChangeOf(c.changed, usedOf)); err != nil {
 		return err
 	}
 	c.services, c.nodes = svc.Lister(), node.Lister()

@@ -26,3 +26,21 @@ func (t Trigger) On() cache.ResourceEventHandlerFuncs {
 		DeleteFunc: func(any) { t.Poke() },
 	}
 }
+
+// OnChangeOf is On for objects of type T, except that an update pokes t
+// only when what(old) differs from what(new): a controller reading a few
+// fields of a Node is not woken by its status heartbeats (thousands of
+// nodes send a few a second), so its cost follows the changes it reads.
+func OnChangeOf[T any](t Trigger, what func(T) string) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { t.Poke() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, okOld := oldObj.(T)
+			n, okNew := newObj.(T)
+			if !okOld || !okNew || what(o) != what(n) {
+				t.Poke()
+			}
+		},
+		DeleteFunc: func(any) { t.Poke() },
+	}
+}
