@@ -4,15 +4,16 @@
 //
 //	scale -kubeconfig F nodes -count N
 //	    N simulated nodes (kwok-0 … kwok-N-1; the missing ones created), all Ready
-//	scale -kubeconfig F pods -replicas R
-//	    the Deployment "scale" at R replicas on them, all Ready: pods/s
+//	scale -kubeconfig F pods -nodes N -per-node P
+//	    a Deployment of P pods for each of N nodes, in namespaces of 100
+//	    nodes' Deployments (the missing ones created), all Ready: pods/s
 //	scale -kubeconfig F latency -pods 100 -rate 10
 //	    pods created one by one at a steady rate: created → Running as
 //	    observed through a watch, p50/p99 (the pod start-up SLO)
 //	scale -kubeconfig F api -before F1 -after F2
 //	    the API server's request latency between two /metrics scrapes
 //	scale -kubeconfig F clean
-//	    removes the namespace and the nodes; waits until they are gone
+//	    removes the namespaces and the nodes; waits until they are gone
 //
 // Each prints one JSON object on stdout.
 package main
@@ -41,6 +42,7 @@ import (
 )
 
 const (
+	// namespace holds the latency pods.
 	namespace = "scale"
 	// kwok manages the nodes with this annotation (--manage-nodes-with-
 	// annotation-selector); the taint keeps other pods off them.
@@ -65,7 +67,8 @@ func run() error {
 	mode, args := global.Arg(0), global.Args()[1:]
 	flags := flag.NewFlagSet(mode, flag.ExitOnError)
 	count := flags.Int("count", 100, "nodes: simulated nodes in all")
-	replicas := flags.Int("replicas", 3000, "pods: pods in all")
+	nodes := flags.Int("nodes", 100, "pods: nodes to load")
+	perNode := flags.Int("per-node", 30, "pods: pods a node (one Deployment each)")
 	pods := flags.Int("pods", 100, "latency: pods to start")
 	rate := flags.Float64("rate", 10, "latency: pods created a second")
 	before := flags.String("before", "", "api: /metrics scraped before")
@@ -91,7 +94,7 @@ func run() error {
 	case "nodes":
 		return printJSON(s.nodes(ctx, *count))
 	case "pods":
-		return printJSON(s.pods(ctx, int32(*replicas)))
+		return printJSON(s.pods(ctx, *nodes, *perNode))
 	case "latency":
 		return printJSON(s.latency(ctx, *pods, *rate))
 	case "clean":
@@ -185,57 +188,100 @@ func onSimulatedNodes(spec *corev1.PodSpec) {
 	spec.TerminationGracePeriodSeconds = ptr.To(int64(0))
 }
 
-// pods sets the Deployment "scale" to replicas and waits until all are
-// Ready; pods/s counts the pods added.
-func (s *scale) pods(ctx context.Context, replicas int32) (map[string]any, error) {
-	if err := s.namespace(ctx); err != nil {
-		return nil, err
-	}
-	deployments := s.cs.AppsV1().Deployments(namespace)
+// pods makes the load of SIG Scalability's load test: for each of the
+// first nodes simulated nodes one Deployment of perNode pods (load-I), in
+// namespaces of nodesPerNamespace nodes' Deployments (load-N: 3,000 pods
+// at 30 a node), the missing ones created; then waits until all pods are
+// Ready. pods/s counts the pods added. (One Deployment of 30,000 pods
+// instead would measure how the ReplicaSet controller's and the
+// scheduler's spreading work grow with one ReplicaSet: no workload looks
+// like that.)
+func (s *scale) pods(ctx context.Context, nodes, perNode int) (map[string]any, error) {
 	start := time.Now()
-	d, err := deployments.Get(ctx, "scale", metav1.GetOptions{})
-	var from int32
-	switch {
-	case apierrors.IsNotFound(err):
-		labels := map[string]string{"app": "scale"}
-		d = &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "scale"},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: &replicas,
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}},
-			},
-		}
-		onSimulatedNodes(&d.Spec.Template.Spec)
-		_, err = deployments.Create(ctx, d, metav1.CreateOptions{})
-	case err == nil:
-		from = d.Status.ReadyReplicas
-		d.Spec.Replicas = &replicas
-		_, err = deployments.Update(ctx, d, metav1.UpdateOptions{})
-	}
+	from, _, err := s.loadReady(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var spaces, deployments []string
+	for i := range nodes {
+		if i%nodesPerNamespace == 0 {
+			spaces = append(spaces, loadNamespace(i))
+		}
+		deployments = append(deployments, strconv.Itoa(i))
+	}
+	for _, ns := range spaces {
+		if err := s.namespace(ctx, ns, map[string]string{loadLabel: "true"}); err != nil {
+			return nil, err
+		}
+	}
+	if err := parallel(ctx, deployments, 16, func(i string) error {
+		n, _ := strconv.Atoi(i)
+		_, err := s.cs.AppsV1().Deployments(loadNamespace(n)).Create(ctx, loadDeployment("load-"+i, int32(perNode)), metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	want := nodes * perNode
 	for {
-		d, err := deployments.Get(ctx, "scale", metav1.GetOptions{})
+		ready, all, err := s.loadReady(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if d.Status.ReadyReplicas == replicas && d.Status.ObservedGeneration == d.Generation {
+		if ready == want && all {
 			took := time.Since(start).Seconds()
-			return map[string]any{"pods": replicas, "added": replicas - from, "running_seconds": took,
-				"pods_per_second": float64(replicas-from) / took}, nil
+			return map[string]any{"pods": want, "added": want - from, "running_seconds": took,
+				"pods_per_second": float64(want-from) / took}, nil
 		}
-		if err := sleep(ctx, time.Second); err != nil {
-			return nil, fmt.Errorf("%d of %d pods Ready: %w", d.Status.ReadyReplicas, replicas, err)
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return nil, fmt.Errorf("%d of %d pods Ready: %w", ready, want, err)
 		}
 	}
+}
+
+// nodesPerNamespace is the load test's NODES_PER_NAMESPACE.
+const nodesPerNamespace = 100
+
+// loadLabel marks the load's namespaces and Deployments.
+const loadLabel = "kite.io/scale-load"
+
+func loadNamespace(node int) string { return "load-" + strconv.Itoa(node/nodesPerNamespace) }
+
+func loadDeployment(name string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{loadLabel: "true"}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}},
+		},
+	}
+	onSimulatedNodes(&d.Spec.Template.Spec)
+	return d
+}
+
+// loadReady sums the Ready pods of the load's Deployments (from the API
+// server's cache) and says whether every Deployment has seen its spec.
+func (s *scale) loadReady(ctx context.Context) (ready int, all bool, err error) {
+	list, err := s.cs.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: loadLabel, ResourceVersion: "0"})
+	if err != nil {
+		return 0, false, err
+	}
+	all = true
+	for _, d := range list.Items {
+		ready += int(d.Status.ReadyReplicas)
+		all = all && d.Status.ObservedGeneration == d.Generation
+	}
+	return ready, all, nil
 }
 
 // latency creates pods one by one at rate a second and times each from its
 // creation to its Running phase as a watch sees it, then deletes them.
 func (s *scale) latency(ctx context.Context, n int, rate float64) (map[string]any, error) {
-	if err := s.namespace(ctx); err != nil {
+	if err := s.namespace(ctx, namespace, nil); err != nil {
 		return nil, err
 	}
 	podsAPI := s.cs.CoreV1().Pods(namespace)
@@ -297,44 +343,60 @@ func (s *scale) latency(ctx context.Context, n int, rate float64) (map[string]an
 		"startup_p50_ms": ms(took[len(took)/2]), "startup_p99_ms": ms(took[(len(took)*99-1)/100])}, nil
 }
 
-// clean deletes the namespace and the simulated nodes and waits until
-// both are gone.
+// clean deletes the namespaces (the latency pods' and the load's) and
+// the simulated nodes, and waits until they are gone.
 func (s *scale) clean(ctx context.Context) (map[string]any, error) {
 	start := time.Now()
-	err := s.cs.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
+	spaces, err := s.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: loadLabel})
+	if err != nil {
 		return nil, err
+	}
+	names := []string{namespace}
+	for _, ns := range spaces.Items {
+		names = append(names, ns.Name)
+	}
+	for _, name := range names {
+		err := s.cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
 	}
 	if err := s.cs.CoreV1().Nodes().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "type=kwok"}); err != nil {
 		return nil, err
 	}
 	for {
-		_, nsErr := s.cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		left := 0
+		for _, name := range names {
+			if _, err := s.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				left++
+			}
+		}
 		nodes, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
 		if err != nil {
 			return nil, err
 		}
-		if apierrors.IsNotFound(nsErr) && len(nodes.Items) == 0 {
+		if left == 0 && len(nodes.Items) == 0 {
 			return map[string]any{"clean_seconds": time.Since(start).Seconds()}, nil
 		}
 		if err := sleep(ctx, time.Second); err != nil {
-			return nil, fmt.Errorf("namespace %s (%v) and %d nodes left: %w", namespace, nsErr, len(nodes.Items), err)
+			return nil, fmt.Errorf("%d namespaces and %d nodes left: %w", left, len(nodes.Items), err)
 		}
 	}
 }
 
-func (s *scale) namespace(ctx context.Context) error {
-	_, err := s.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{})
+// namespace creates a namespace (with labels) if it is missing and waits
+// for its default ServiceAccount, which the ServiceAccount admission needs.
+func (s *scale) namespace(ctx context.Context, name string, labels map[string]string) error {
+	_, err := s.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	// The ServiceAccount admission needs the namespace's default account.
 	for {
-		if _, err := s.cs.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+		if _, err := s.cs.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil {
 			return nil
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return fmt.Errorf("no ServiceAccount %s/default: %w", namespace, err)
+			return fmt.Errorf("no ServiceAccount %s/default: %w", name, err)
 		}
 	}
 }
