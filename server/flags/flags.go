@@ -83,6 +83,13 @@ func Scheduler(cfg *config.Server, in Inputs) []string {
 		{Name: "secure-port", Value: strconv.Itoa(config.SchedulerPort)},
 		{Name: "leader-elect", Value: strconv.FormatBool(in.LeaderElect)},
 		{Name: "profiling", Value: "false"},
+		// A pod placed is one binding call: at kube-scheduler's default 50
+		// QPS the scheduler places 50 pods a second at most, whatever the
+		// cores. 200 measured (scripts/bench-scale, docs/scale.md): 84
+		// pods/s at 100 simulated nodes where 50 QPS gave 31-51; the API
+		// server's priority and fairness still shields it.
+		{Name: "kube-api-qps", Value: "200"},
+		{Name: "kube-api-burst", Value: "400"},
 	}, cfg.SchedulerArgs)
 }
 

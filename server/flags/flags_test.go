@@ -90,3 +90,18 @@ func TestControllerManagerClientIsNotThrottledAtStart(t *testing.T) {
 		t.Errorf("user's kube-api-qps not applied: %v", got)
 	}
 }
+
+func TestSchedulerBindsAbove50PodsASecond(t *testing.T) {
+	cfg := config.NewServer()
+	args := Scheduler(&cfg, Inputs{})
+	if got := value(args, "kube-api-qps"); !slices.Equal(got, []string{"200"}) {
+		t.Errorf("kube-api-qps %v, want 200 (kube-scheduler's 50 caps it at 50 pods/s)", got)
+	}
+	if got := value(args, "kube-api-burst"); !slices.Equal(got, []string{"400"}) {
+		t.Errorf("kube-api-burst %v", got)
+	}
+	cfg.SchedulerArgs = []string{"kube-api-qps=50"}
+	if got := value(Scheduler(&cfg, Inputs{}), "kube-api-qps"); !slices.Equal(got, []string{"50"}) {
+		t.Errorf("user's kube-api-qps not applied: %v", got)
+	}
+}
