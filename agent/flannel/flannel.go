@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -172,15 +173,40 @@ func (f *Flannel) Run(ctx context.Context) error {
 	return nil
 }
 
+// podCIDRPatience is how long a node waits for its pod range before it
+// says so: the controller-manager gives one within a second or two.
+const podCIDRPatience = 30 * time.Second
+
+// NoPodCIDRHint explains a node left without a pod range. The usual cause
+// at scale: the controller-manager gives each node a /24 of the cluster
+// CIDR, so the default /16 holds 256 nodes, and node 257 waits forever
+// (its only trace upstream is the controller-manager's "failed to allocate
+// cidr" error on the server).
+func NoPodCIDRHint(clusterCIDR string) string {
+	nodes := "some"
+	if _, n, err := net.ParseCIDR(clusterCIDR); err == nil {
+		if ones, bits := n.Mask.Size(); bits == 32 && ones <= 24 {
+			nodes = strconv.Itoa(1 << (24 - ones))
+		}
+	}
+	return fmt.Sprintf("the node has no pod range (spec.podCIDR) yet; the controller-manager gives each node a /24 (by default) of the cluster CIDR %s, which holds %s nodes: "+
+		"if the cluster has that many, this node cannot get one (the server's log says \"failed to allocate cidr\"); a fleet of more nodes needs a wider --cluster-cidr, chosen at install (docs/scale.md)", clusterCIDR, nodes)
+}
+
 func (f *Flannel) waitForPodCIDR(ctx context.Context) (string, error) {
 	cs, err := kubeclient.FromFile(f.Kubeconfig)
 	if err != nil {
 		return "", err
 	}
+	warnAt := time.Now().Add(podCIDRPatience)
 	for {
 		node, err := cs.CoreV1().Nodes().Get(ctx, f.NodeName, metav1.GetOptions{})
 		if err == nil && node.Spec.PodCIDR != "" {
 			return node.Spec.PodCIDR, nil
+		}
+		if !warnAt.IsZero() && time.Now().After(warnAt) {
+			f.Log.Warn(NoPodCIDRHint(f.ClusterCIDR), "node", f.NodeName, "waited", podCIDRPatience.String())
+			warnAt = time.Time{}
 		}
 		select {
 		case <-ctx.Done():
