@@ -50,3 +50,13 @@ func MergeArgs(defaults []Arg, extra []string) []string {
 	}
 	return append(out, userArgs...)
 }
+
+// hasArg reports whether the user's pass-through arguments set flag name.
+func hasArg(extra []string, name string) bool {
+	for _, e := range extra {
+		if n, _, err := splitArg(e); err == nil && n == name {
+			return true
+		}
+	}
+	return false
+}

@@ -148,6 +148,12 @@ func (s *Server) Validate() error {
 
 	clusterNet := parseNetwork("--cluster-cidr", s.ClusterCIDR, add)
 	serviceNet := parseNetwork("--service-cidr", s.ServiceCIDR, add)
+	// The controller-manager gives each node a /24 of the cluster CIDR
+	// (unless told otherwise): a narrower one would leave every node
+	// without pods' addresses.
+	if clusterNet != nil && narrowerThan24(clusterNet) && !hasArg(s.ControllerManagerArgs, "node-cidr-mask-size") {
+		add("--cluster-cidr %s is narrower than one node's pod range (a /24); give a /24 or wider (the default %s holds 256 nodes)", s.ClusterCIDR, DefaultClusterCIDR)
+	}
 	if clusterNet != nil && serviceNet != nil && overlap(clusterNet, serviceNet) {
 		add("--cluster-cidr %s and --service-cidr %s overlap; pod and service addresses must come from separate ranges", s.ClusterCIDR, s.ServiceCIDR)
 	}
@@ -326,6 +332,12 @@ func parseNetwork(flag, value string, add func(string, ...any)) *net.IPNet {
 		return nil
 	}
 	return n
+}
+
+// narrowerThan24 reports an IPv4 network smaller than a /24.
+func narrowerThan24(n *net.IPNet) bool {
+	ones, bits := n.Mask.Size()
+	return bits == 32 && ones > 24
 }
 
 func overlap(a, b *net.IPNet) bool {

@@ -28,6 +28,7 @@ func TestValidateRejects(t *testing.T) {
 	}{
 		{"cluster cidr", func(s *Server) { s.ClusterCIDR = "10.42.0.0/33" }, "--cluster-cidr"},
 		{"cluster cidr word", func(s *Server) { s.ClusterCIDR = "pods" }, "--cluster-cidr \"pods\" is not a CIDR"},
+		{"cluster cidr narrower than a node's", func(s *Server) { s.ClusterCIDR = "10.42.0.0/25" }, "--cluster-cidr 10.42.0.0/25 is narrower than one node's pod range"},
 		{"host bits", func(s *Server) { s.ServiceCIDR = "10.43.0.1/16" }, "did you mean 10.43.0.0/16"},
 		{"overlap", func(s *Server) { s.ServiceCIDR = "10.42.128.0/17"; s.ClusterDNS = "10.42.128.10" }, "overlap"},
 		{"dns outside", func(s *Server) { s.ClusterDNS = "10.44.0.10" }, "--cluster-dns 10.44.0.10 is outside"},
@@ -155,5 +156,16 @@ func TestDisableTakesListsAndRepeats(t *testing.T) {
 	}
 	if !s.Disabled("servicelb") || !s.Disabled("coredns") || !s.Disabled("metrics-server") || s.Disabled("local-storage") {
 		t.Fatalf("disabled %v", s.Disable)
+	}
+}
+
+// A cluster CIDR narrower than a /24 is fine when the user also sets the
+// controller-manager's per-node size.
+func TestValidateAcceptsANarrowClusterCIDRWithItsNodeMask(t *testing.T) {
+	s := NewServer()
+	s.ClusterCIDR = "10.42.0.0/25"
+	s.ControllerManagerArgs = []string{"node-cidr-mask-size=28"}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
