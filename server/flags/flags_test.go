@@ -76,32 +76,32 @@ func TestControllerManagerAllocatesFromClusterCIDR(t *testing.T) {
 	}
 }
 
-func TestControllerManagerClientIsNotThrottledAtStart(t *testing.T) {
-	cfg := config.NewServer()
-	args := ControllerManager(&cfg, Inputs{})
-	if got := value(args, "kube-api-qps"); !slices.Equal(got, []string{"100"}) {
-		t.Errorf("kube-api-qps %v, want 100 (client-go's 20 delays the node's PodCIDR by ~4 s)", got)
+// kite raises two components' client limits; the user's flag still wins.
+func TestClientLimits(t *testing.T) {
+	cases := []struct {
+		name       string
+		flags      func(*config.Server) []string
+		qps, burst string
+		why        string
+	}{
+		{"controller-manager", func(c *config.Server) []string { return ControllerManager(c, Inputs{}) }, "100", "200",
+			"client-go's 20 delays the node's PodCIDR by ~4 s"},
+		{"scheduler", func(c *config.Server) []string { return Scheduler(c, Inputs{}) }, "200", "400",
+			"kube-scheduler's 50 caps it at 50 pods/s"},
 	}
-	if got := value(args, "kube-api-burst"); !slices.Equal(got, []string{"200"}) {
-		t.Errorf("kube-api-burst %v", got)
-	}
-	cfg.ControllerManagerArgs = []string{"kube-api-qps=20"}
-	if got := value(ControllerManager(&cfg, Inputs{}), "kube-api-qps"); !slices.Equal(got, []string{"20"}) {
-		t.Errorf("user's kube-api-qps not applied: %v", got)
-	}
-}
-
-func TestSchedulerBindsAbove50PodsASecond(t *testing.T) {
-	cfg := config.NewServer()
-	args := Scheduler(&cfg, Inputs{})
-	if got := value(args, "kube-api-qps"); !slices.Equal(got, []string{"200"}) {
-		t.Errorf("kube-api-qps %v, want 200 (kube-scheduler's 50 caps it at 50 pods/s)", got)
-	}
-	if got := value(args, "kube-api-burst"); !slices.Equal(got, []string{"400"}) {
-		t.Errorf("kube-api-burst %v", got)
-	}
-	cfg.SchedulerArgs = []string{"kube-api-qps=50"}
-	if got := value(Scheduler(&cfg, Inputs{}), "kube-api-qps"); !slices.Equal(got, []string{"50"}) {
-		t.Errorf("user's kube-api-qps not applied: %v", got)
+	for _, c := range cases {
+		cfg := config.NewServer()
+		args := c.flags(&cfg)
+		if got := value(args, "kube-api-qps"); !slices.Equal(got, []string{c.qps}) {
+			t.Errorf("%s: kube-api-qps %v, want %s (%s)", c.name, got, c.qps, c.why)
+		}
+		if got := value(args, "kube-api-burst"); !slices.Equal(got, []string{c.burst}) {
+			t.Errorf("%s: kube-api-burst %v, want %s", c.name, got, c.burst)
+		}
+		cfg.ControllerManagerArgs = []string{"kube-api-qps=7"}
+		cfg.SchedulerArgs = []string{"kube-api-qps=7"}
+		if got := value(c.flags(&cfg), "kube-api-qps"); !slices.Equal(got, []string{"7"}) {
+			t.Errorf("%s: user's kube-api-qps not applied: %v", c.name, got)
+		}
 	}
 }
