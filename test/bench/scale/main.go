@@ -148,10 +148,8 @@ func (s *scale) nodes(ctx context.Context, count int) (map[string]any, error) {
 		}
 		ready := 0
 		for _, n := range list.Items {
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					ready++
-				}
+			if isReady(&n) {
+				ready++
 			}
 		}
 		if ready >= count {
@@ -198,7 +196,7 @@ func onSimulatedNodes(spec *corev1.PodSpec) {
 // like that.)
 func (s *scale) pods(ctx context.Context, nodes, perNode int) (map[string]any, error) {
 	start := time.Now()
-	from, _, err := s.loadReady(ctx)
+	from, _, have, err := s.loadReady(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +205,9 @@ func (s *scale) pods(ctx context.Context, nodes, perNode int) (map[string]any, e
 		if i%nodesPerNamespace == 0 {
 			spaces = append(spaces, loadNamespace(i))
 		}
-		deployments = append(deployments, strconv.Itoa(i))
+		if !have["load-"+strconv.Itoa(i)] {
+			deployments = append(deployments, strconv.Itoa(i))
+		}
 	}
 	for _, ns := range spaces {
 		if err := s.namespace(ctx, ns, map[string]string{loadLabel: "true"}); err != nil {
@@ -226,8 +226,17 @@ func (s *scale) pods(ctx context.Context, nodes, perNode int) (map[string]any, e
 	}
 	want := nodes * perNode
 	for {
-		ready, all, err := s.loadReady(ctx)
+		ready, all, _, err := s.loadReady(ctx)
 		if err != nil {
+			return nil, err
+		}
+		// A node that went NotReady (its Lease not renewed in time) has
+		// its pods marked not Ready, and kwok does not mark them Ready
+		// again: the step has failed, and waiting would never end.
+		if notReady, err := s.notReadyNodes(ctx); err != nil || notReady > 0 {
+			if err == nil {
+				err = fmt.Errorf("%d simulated nodes went NotReady while the pods were placed (their Leases were not renewed within 40 s)", notReady)
+			}
 			return nil, err
 		}
 		if ready == want && all {
@@ -239,6 +248,31 @@ func (s *scale) pods(ctx context.Context, nodes, perNode int) (map[string]any, e
 			return nil, fmt.Errorf("%d of %d pods Ready: %w", ready, want, err)
 		}
 	}
+}
+
+// notReadyNodes counts the simulated nodes whose Ready condition is not
+// True (from the API server's cache).
+func (s *scale) notReadyNodes(ctx context.Context) (int, error) {
+	list, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok", ResourceVersion: "0"})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, node := range list.Items {
+		if !isReady(&node) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func isReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // nodesPerNamespace is the load test's NODES_PER_NAMESPACE.
@@ -264,18 +298,20 @@ func loadDeployment(name string, replicas int32) *appsv1.Deployment {
 }
 
 // loadReady sums the Ready pods of the load's Deployments (from the API
-// server's cache) and says whether every Deployment has seen its spec.
-func (s *scale) loadReady(ctx context.Context) (ready int, all bool, err error) {
+// server's cache), says whether every Deployment has seen its spec, and
+// names them.
+func (s *scale) loadReady(ctx context.Context) (ready int, all bool, names map[string]bool, err error) {
 	list, err := s.cs.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: loadLabel, ResourceVersion: "0"})
 	if err != nil {
-		return 0, false, err
+		return 0, false, nil, err
 	}
-	all = true
+	all, names = true, map[string]bool{}
 	for _, d := range list.Items {
 		ready += int(d.Status.ReadyReplicas)
 		all = all && d.Status.ObservedGeneration == d.Generation
+		names[d.Name] = true
 	}
-	return ready, all, nil
+	return ready, all, names, nil
 }
 
 // latency creates pods one by one at rate a second and times each from its
