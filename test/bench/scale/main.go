@@ -397,7 +397,23 @@ func (s *scale) clean(ctx context.Context) (map[string]any, error) {
 			return nil, err
 		}
 	}
-	if err := s.cs.CoreV1().Nodes().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "type=kwok"}); err != nil {
+	// One by one: a DeleteCollection of 1,000 nodes outlasts the API
+	// server's request timeout.
+	nodes, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok", ResourceVersion: "0"})
+	if err != nil {
+		return nil, err
+	}
+	var nodeNames []string
+	for _, n := range nodes.Items {
+		nodeNames = append(nodeNames, n.Name)
+	}
+	if err := parallel(ctx, nodeNames, 16, func(name string) error {
+		err := s.cs.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	for {
