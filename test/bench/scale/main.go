@@ -142,15 +142,9 @@ func (s *scale) nodes(ctx context.Context, count int) (map[string]any, error) {
 		return nil, err
 	}
 	for {
-		list, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok", ResourceVersion: "0"})
+		ready, _, err := s.countNodes(ctx)
 		if err != nil {
 			return nil, err
-		}
-		ready := 0
-		for _, n := range list.Items {
-			if isReady(&n) {
-				ready++
-			}
 		}
 		if ready >= count {
 			return map[string]any{"nodes": count, "created": len(missing), "ready_seconds": time.Since(start).Seconds()}, nil
@@ -233,7 +227,7 @@ func (s *scale) pods(ctx context.Context, nodes, perNode int) (map[string]any, e
 		// A node that went NotReady (its Lease not renewed in time) has
 		// its pods marked not Ready, and kwok does not mark them Ready
 		// again: the step has failed, and waiting would never end.
-		if notReady, err := s.notReadyNodes(ctx); err != nil || notReady > 0 {
+		if _, notReady, err := s.countNodes(ctx); err != nil || notReady > 0 {
 			if err == nil {
 				err = fmt.Errorf("%d simulated nodes went NotReady while the pods were placed (their Leases were not renewed within 40 s)", notReady)
 			}
@@ -250,20 +244,21 @@ func (s *scale) pods(ctx context.Context, nodes, perNode int) (map[string]any, e
 	}
 }
 
-// notReadyNodes counts the simulated nodes whose Ready condition is not
-// True (from the API server's cache).
-func (s *scale) notReadyNodes(ctx context.Context) (int, error) {
+// countNodes counts the simulated nodes whose Ready condition is True and
+// those whose is not (from the API server's cache).
+func (s *scale) countNodes(ctx context.Context) (ready, notReady int, err error) {
 	list, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok", ResourceVersion: "0"})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
 	for _, node := range list.Items {
-		if !isReady(&node) {
-			n++
+		if isReady(&node) {
+			ready++
+		} else {
+			notReady++
 		}
 	}
-	return n, nil
+	return ready, notReady, nil
 }
 
 func isReady(node *corev1.Node) bool {
