@@ -37,7 +37,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 )
 
@@ -316,7 +318,18 @@ func (s *scale) latency(ctx context.Context, n int, rate float64) (map[string]an
 		return nil, err
 	}
 	podsAPI := s.cs.CoreV1().Pods(namespace)
-	w, err := podsAPI.Watch(ctx, metav1.ListOptions{LabelSelector: "app=latency"})
+	selector := metav1.ListOptions{LabelSelector: "app=latency"}
+	list, err := podsAPI.List(ctx, selector)
+	if err != nil {
+		return nil, err
+	}
+	// A RetryWatcher: the API server may end a watch at any time (CI saw
+	// one end before the first pod ran); it resumes from the last event.
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector.LabelSelector
+			return podsAPI.Watch(ctx, o)
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +377,15 @@ func (s *scale) latency(ctx context.Context, n int, rate float64) (map[string]an
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%d of %d latency pods Running: %w", len(took), n, ctx.Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(took) < n {
+		why := "the watch of them ended"
+		if ctx.Err() != nil {
+			why = ctx.Err().Error()
+		}
+		return nil, fmt.Errorf("%d of %d latency pods seen Running: %s", len(took), n, why)
 	}
 	if err := podsAPI.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}, metav1.ListOptions{LabelSelector: "app=latency"}); err != nil {
 		return nil, err
