@@ -379,13 +379,14 @@ func (s *scale) latency(ctx context.Context, n int, rate float64) (map[string]an
 	case <-ctx.Done():
 	}
 	mu.Lock()
-	defer mu.Unlock()
-	if len(took) < n {
+	seen := len(took) // all n only once the watching goroutine is done with took
+	mu.Unlock()
+	if seen < n {
 		why := "the watch of them ended"
 		if ctx.Err() != nil {
 			why = ctx.Err().Error()
 		}
-		return nil, fmt.Errorf("%d of %d latency pods seen Running: %s", len(took), n, why)
+		return nil, fmt.Errorf("%d of %d latency pods seen Running: %s", seen, n, why)
 	}
 	if err := podsAPI.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}, metav1.ListOptions{LabelSelector: "app=latency"}); err != nil {
 		return nil, err
