@@ -11,7 +11,10 @@
 //	stop     is the cancellation of Run's context; the runner waits for Run
 //	         to return, in the reverse order of starting
 //
-// A part that fails, or whose Run returns early, stops the whole group.
+// A part that fails, or whose Run returns early, stops the whole group, except
+// that a part whose Run returns a Restart error is prepared and run again in
+// place: a control-plane part that lost its leader lease (a slow disk, a
+// partition) starts again without taking the API server down with it.
 package component
 
 import (
@@ -29,6 +32,21 @@ type Component interface {
 	Run(ctx context.Context) error
 	Ready(ctx context.Context) error
 }
+
+// restartRequest marks an error returned by Run to be run again.
+type restartRequest struct{ reason error }
+
+func (r restartRequest) Error() string { return r.reason.Error() }
+func (r restartRequest) Unwrap() error { return r.reason }
+
+// Restart is what a part's Run returns, for why, to be prepared and run
+// again instead of stopping the group.
+func Restart(why error) error { return restartRequest{why} }
+
+// RestartPause is the wait before a part that asked to be run again is
+// prepared again; what the last run held (a listening port) is let go
+// meanwhile.
+var RestartPause = time.Second
 
 // StopTimeout bounds how long the runner waits for one component to stop.
 var StopTimeout = 30 * time.Second
@@ -102,7 +120,7 @@ func (g Group) start(ctx context.Context, comps []Component, started *[]*running
 		r := &running{c: c, cancel: cancel, done: make(chan error, 1)}
 		*started = append(*started, r)
 		go func() {
-			err := c.Run(rctx)
+			err := g.runRestarting(rctx, c)
 			if err == nil && rctx.Err() == nil {
 				err = errors.New("stopped unexpectedly")
 			}
@@ -123,6 +141,27 @@ func (g Group) start(ctx context.Context, comps []Component, started *[]*running
 		g.Log.Info(c.Name()+" is ready", "took", time.Since(t0).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// runRestarting runs c until its Run returns anything but a Restart request,
+// preparing it again before each new run.
+func (g Group) runRestarting(ctx context.Context, c Component) error {
+	for {
+		err := c.Run(ctx)
+		var again restartRequest
+		if ctx.Err() != nil || !errors.As(err, &again) {
+			return err
+		}
+		g.Log.Warn(c.Name()+" starts again", "reason", again.reason)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(RestartPause):
+		}
+		if err := c.Prepare(ctx); err != nil {
+			return fmt.Errorf("preparing it again: %w", err)
+		}
+	}
 }
 
 // waitReady waits for r to be ready, for any started component to fail, or

@@ -224,3 +224,61 @@ func TestNotSettledWhenStartFails(t *testing.T) {
 		t.Fatalf("settled after a failed start: %v", ev.get())
 	}
 }
+
+// restartOnce asks to be run again the first time it runs, as a scheduler
+// that lost its leader lease does, then runs until stopped.
+type restartOnce struct {
+	fake
+	runs int
+}
+
+func (r *restartOnce) Run(ctx context.Context) error {
+	r.runs++
+	r.log.add("run " + r.name)
+	if r.runs == 1 {
+		return Restart(errors.New("lost its lease"))
+	}
+	<-ctx.Done()
+	r.log.add("stopped " + r.name)
+	return nil
+}
+
+func TestRestartRunsThePartAgainAndKeepsTheRest(t *testing.T) {
+	defer func(p time.Duration) { RestartPause = p }(RestartPause)
+	RestartPause = time.Millisecond
+	ev := &events{}
+	ctx, cancel := context.WithCancel(context.Background())
+	sched := &restartOnce{fake: fake{name: "sched", log: ev}}
+	done := make(chan error)
+	go func() { done <- Group{Log: quiet}.Run(ctx, &fake{name: "api", log: ev}, sched) }()
+	for countOf(ev.get(), "run sched") < 2 {
+		select {
+		case err := <-done:
+			t.Fatalf("the group stopped on a restart request: %v; events %v", err, ev.get())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if slices.Contains(ev.get(), "stopped api") {
+		t.Fatalf("api stopped on sched's restart: %v", ev.get())
+	}
+	if n := countOf(ev.get(), "prepare sched"); n != 2 {
+		t.Errorf("sched prepared %d times, want 2 (once more before its second run): %v", n, ev.get())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("a requested stop returned %v", err)
+	}
+	if got := ev.get(); !slices.Contains(got, "stopped sched") || !slices.Contains(got, "stopped api") {
+		t.Fatalf("events %v", got)
+	}
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}

@@ -4,15 +4,21 @@ package controllermanager
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/rest"
+	"k8s.io/component-base/configz"
 	cmfeatures "k8s.io/controller-manager/pkg/features"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 
+	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/logging"
 )
@@ -61,7 +67,42 @@ func (c *ControllerManager) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx, cfg.Complete())
+	defer configz.Delete(app.ConfigzName) // upstream's Run registers it; a run after a lost lease does again
+	// Its own context: the health endpoint ends with this run.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err = app.Run(runCtx, cfg.Complete())
+	if ctx.Err() != nil || err != nil || !c.opts.Generic.LeaderElection.LeaderElect {
+		return err
+	}
+	// Several servers, and its election ended without a stop request: a slow
+	// datastore missed a renewal. Its controllers have stopped; only they
+	// start again, once its port is free.
+	cancel()
+	addr := net.JoinHostPort(c.opts.SecureServing.BindAddress.String(), strconv.Itoa(c.opts.SecureServing.BindPort))
+	if err := waitPortFree(ctx, addr); err != nil {
+		return err
+	}
+	return component.Restart(errors.New("kube-controller-manager lost its leader lease"))
+}
+
+// waitPortFree waits, up to 30 s, until addr can be listened on again.
+func waitPortFree(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			return l.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("its port is still taken after its run: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (c *ControllerManager) Ready(ctx context.Context) error {

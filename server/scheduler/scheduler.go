@@ -3,12 +3,19 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/component-base/configz"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/config"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	upstream "k8s.io/kubernetes/pkg/scheduler"
+
+	"github.com/kite-project/kite/pkg/component"
 
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/logging"
@@ -60,21 +67,73 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	cc.ComponentConfig.LeaderElection.LeaderElect = false
 	s.elected = true
 	close(s.started)
-	var runErr error
-	elect.ReleaseOnCancel = true
-	elect.Callbacks = leaderelection.LeaderCallbacks{
-		OnStartedLeading: func(leading context.Context) { runErr = app.Run(leading, cc, sched) },
-		OnStoppedLeading: func() {},
-	}
-	elector, err := leaderelection.NewLeaderElector(*elect)
-	if err != nil {
-		return err
-	}
-	elector.Run(ctx)
+	defer configz.Delete("componentconfig") // upstream's Run registers it; a run after a lost lease does again
+	lost, err := s.lead(ctx, *elect, cc, sched)
 	if ctx.Err() != nil {
 		return nil
 	}
-	return fmt.Errorf("kube-scheduler lost its leader lease (%v); kite stops so that it starts again", runErr)
+	if lost {
+		// A slow datastore can miss a renewal; another server, or this one
+		// again, takes over. Only the scheduler starts again, from scratch
+		// (its queue and informers end with its term).
+		return component.Restart(errors.New("kube-scheduler lost its leader lease"))
+	}
+	return err
+}
+
+// lead campaigns for the lease and runs the scheduler while it holds it. It
+// returns once the term is over, with lost true when the lease was lost, or
+// the error of a scheduler that ended while it still led.
+func (s *Scheduler) lead(ctx context.Context, elect leaderelection.LeaderElectionConfig, cc *config.CompletedConfig, sched *upstream.Scheduler) (lost bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The elector starts the term in a goroutine of its own: the mutex and
+	// the WaitGroup make sure that a term either starts before the election
+	// is over, and is waited for, or not at all.
+	var (
+		mu      sync.Mutex
+		over    bool
+		term    sync.WaitGroup
+		ran     bool
+		runErr  error
+		stopped bool // the scheduler ended while it led
+	)
+	elect.ReleaseOnCancel = true
+	elect.Callbacks = leaderelection.LeaderCallbacks{
+		OnStartedLeading: func(leading context.Context) {
+			mu.Lock()
+			if over {
+				mu.Unlock()
+				return
+			}
+			term.Add(1)
+			ran = true
+			mu.Unlock()
+			defer term.Done()
+			runErr = app.Run(leading, cc, sched)
+			if leading.Err() == nil {
+				stopped = true
+				cancel() // ends the election, and gives the lease up
+			}
+		},
+		OnStoppedLeading: func() {},
+	}
+	elector, err := leaderelection.NewLeaderElector(elect)
+	if err != nil {
+		return false, err
+	}
+	elector.Run(ctx)
+	mu.Lock()
+	over = true
+	mu.Unlock()
+	term.Wait()
+	if !ran && cc.SecureServing != nil {
+		cc.SecureServing.Listener.Close() // bound by Setup, served only by a term
+	}
+	if stopped {
+		return false, fmt.Errorf("kube-scheduler stopped while it led: %w", runErr)
+	}
+	return ctx.Err() == nil, nil
 }
 
 // Ready waits for the scheduler to be set up and, when it serves, for its

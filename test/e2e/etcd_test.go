@@ -21,8 +21,10 @@ var etcdPod = sleepPod("on-etcd", "default")
 
 // TestEmbeddedEtcd: kite server --cluster-init keeps the cluster in
 // embedded etcd (not kine, not SQLite), which takes only etcd's own client
-// certificates; a pod runs on it; every write acknowledged before a kill -9
-// is there after a restart without the flag, and the pod is still running.
+// certificates; a pod runs on it; the scheduler and the controller
+// manager, elected here, outlive a lost lease (checkLostLeases); every
+// write acknowledged before a kill -9 is there after a restart without the
+// flag, and the pod is still running.
 func TestEmbeddedEtcd(t *testing.T) {
 	apiload(t)
 	dataDir := withBusybox(t, t.TempDir())
@@ -51,6 +53,7 @@ func TestEmbeddedEtcd(t *testing.T) {
 
 	apply(t, srv, etcdPod)
 	podUID := waitPodRunning(t, srv, "on-etcd")
+	checkLostLeases(t, srv)
 
 	// 'kite datastore backup' is SQLite's; it says so.
 	if out, err := srv.kite("datastore", "backup", filepath.Join(t.TempDir(), "b.db")); err == nil || !strings.Contains(err.Error(), "keeps its cluster in embedded etcd") {
@@ -241,6 +244,7 @@ func TestEtcdMigration(t *testing.T) {
 	srv.waitReady()
 	apply(t, srv, etcdPod)
 	podUID := waitPodRunning(t, srv, "on-etcd")
+	checkLostLeases(t, srv)
 	// first is changed last: its resource version must stay the newest.
 	srv.mustKubectl(t, "create", "configmap", "first", "--from-literal=k=v1")
 	srv.mustKubectl(t, "create", "configmap", "second", "--from-literal=k=v1")
