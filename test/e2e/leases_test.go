@@ -7,25 +7,6 @@ import (
 	"time"
 )
 
-// afterLeases is a one-pod Deployment: the controller manager makes its
-// pod, the scheduler places it.
-const afterLeases = `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: after-leases, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: after-leases}}
-  template:
-    metadata: {labels: {app: after-leases}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: sleep
-        image: kite.local/busybox:1.35
-        imagePullPolicy: Never
-        command: ["sleep", "3600"]
-`
-
 // checkLostLeases: on an elected control plane (embedded etcd), another
 // holder takes the scheduler's and the controller manager's leases for
 // longer than their renew deadline, as a server whose disk stalls past a
@@ -65,7 +46,9 @@ func checkLostLeases(t *testing.T, srv *server) {
 	if out := srv.mustKubectl(t, "get", "--raw", "/readyz"); out != "ok" {
 		t.Errorf("/readyz after the leases were lost: %q", out)
 	}
-	apply(t, srv, afterLeases)
+	// A one-pod Deployment: the controller manager makes its pod, the
+	// scheduler places it.
+	srv.mustKubectl(t, "create", "deployment", "after-leases", "--image", "kite.local/busybox:1.35", "--", "sleep", "3600")
 	eventually(t, 2*time.Minute, "the Deployment's pod Running", func() error {
 		out, err := srv.kubectl("get", "pods", "-l", "app=after-leases", "-o", "jsonpath={.items[*].status.phase}")
 		if err == nil && out != "Running" {
