@@ -16,7 +16,6 @@ import (
 	upstream "k8s.io/kubernetes/pkg/scheduler"
 
 	"github.com/kite-project/kite/pkg/component"
-
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/logging"
 )
