@@ -74,10 +74,11 @@ func (m *maintainer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rev := m.compact(ctx, time.Now())
-		m.checkpoint(ctx, conn, isQuiet(m.lastRev, rev))
+		var rev int64
+		timed("compact", func() { rev = m.compact(ctx, time.Now()) })
+		timed("checkpoint", func() { m.checkpoint(ctx, conn, isQuiet(m.lastRev, rev)) })
 		m.lastRev = rev
-		m.shrink(ctx, conn)
+		timed("shrink", func() { m.shrink(ctx, conn) })
 	}
 }
 

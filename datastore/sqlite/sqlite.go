@@ -72,6 +72,7 @@ func newBackend(ctx context.Context, wg *sync.WaitGroup, cfg *drivers.Config) (b
 	if err != nil {
 		return false, nil, fileError(path, err)
 	}
+	register()
 	w, err := newWriter(ctx, dialect)
 	if err != nil {
 		return false, nil, fileError(path, err)

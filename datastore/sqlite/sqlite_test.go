@@ -13,6 +13,7 @@ import (
 
 	"github.com/k3s-io/kine/pkg/drivers"
 	"github.com/k3s-io/kine/pkg/server"
+	"k8s.io/component-base/metrics/legacyregistry"
 )
 
 // startBackend serves kite's SQLite backend on a file in a temp dir, as
@@ -421,6 +422,39 @@ func TestQuietMeansFewWritesNotNone(t *testing.T) {
 	} {
 		if got := isQuiet(c.last, c.now); got != c.want {
 			t.Errorf("isQuiet(%d, %d) = %v, want %v", c.last, c.now, got, c.want)
+		}
+	}
+}
+
+// The writer's timings are recorded, and served from the registry the API
+// server's /metrics serves: a write's batch, its wait for the write lock
+// and its commit.
+func TestWritesAreTimed(t *testing.T) {
+	b := startBackend(t, filepath.Join(t.TempDir(), "state.db"))
+	names := []string{"kite_sqlite_write_lock_wait_seconds", "kite_sqlite_commit_seconds", "kite_sqlite_batch_seconds", "kite_sqlite_batch_writes"}
+	count := func(name string) uint64 {
+		families, err := legacyregistry.DefaultGatherer.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == name && len(f.GetMetric()) == 1 {
+				return f.GetMetric()[0].GetHistogram().GetSampleCount()
+			}
+		}
+		t.Fatalf("%s is not served", name)
+		return 0
+	}
+	before := make([]uint64, len(names))
+	for i, n := range names {
+		before[i] = count(n)
+	}
+	if _, err := b.Create(context.Background(), "/registry/configmaps/default/timed", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		if got := count(n); got <= before[i] {
+			t.Errorf("%s: %d observations after a write, %d before", n, got, before[i])
 		}
 	}
 }

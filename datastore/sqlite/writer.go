@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/k3s-io/kine/pkg/drivers/generic"
 	"github.com/k3s-io/kine/pkg/server"
@@ -110,7 +111,9 @@ func (w *writer) write(batch []*insert) {
 	// Not the callers' contexts: one caller giving up must not roll back
 	// the others' writes.
 	ctx := context.Background()
+	begin := time.Now()
 	tx, err := w.conn.BeginTx(ctx, nil)
+	lockWaitSeconds.Observe(time.Since(begin).Seconds())
 	if err != nil {
 		for _, in := range batch {
 			in.inserted <- insertResult{err: err}
@@ -134,7 +137,11 @@ func (w *writer) write(batch []*insert) {
 		}
 	}
 	stmt.Close()
+	commit := time.Now()
 	err = tx.Commit()
+	commitSeconds.Observe(time.Since(commit).Seconds())
+	batchSeconds.Observe(time.Since(begin).Seconds())
+	batchWrites.Observe(float64(len(batch)))
 	for _, in := range written {
 		in.commit <- err
 	}

@@ -48,6 +48,17 @@ func TestServerLifecycle(t *testing.T) {
 	}
 	srv.mustKubectl(t, "create", "namespace", "e2e")
 	srv.mustKubectl(t, "-n", "e2e", "create", "configmap", "settings", "--from-literal=color=blue")
+	// The datastore's own timings are served with the API server's metrics
+	// (where a slow write's time goes: docs/scale.md).
+	eventually(t, 30*time.Second, "kite_sqlite_* on /metrics", func() error {
+		out, err := srv.kubectl("get", "--raw", "/metrics")
+		for _, want := range []string{"kite_sqlite_commit_seconds_count", `kite_sqlite_maintenance_seconds_count{step="compact"}`} {
+			if err == nil && !strings.Contains(out, want) {
+				err = fmt.Errorf("no %s", want)
+			}
+		}
+		return err
+	})
 
 	// controller-manager: the service account and root CA controllers fill
 	// every new namespace.
