@@ -21,6 +21,7 @@ import (
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/logging"
+	"github.com/kite-project/kite/pkg/ports"
 )
 
 // ControllerManager is the kube-controller-manager component.
@@ -90,12 +91,9 @@ func (c *ControllerManager) Run(ctx context.Context) error {
 func waitPortFree(ctx context.Context, addr string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		l, err := net.Listen("tcp", addr)
-		if err == nil {
-			return l.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("its port is still taken after its run: %w", err)
+		err := ports.Free(ports.Port{Addr: addr, What: "kube-controller-manager"})
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
