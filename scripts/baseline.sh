@@ -57,7 +57,8 @@ baseline_start_apiserver() {
 }
 
 # baseline_start_controllers DIR OUT: the scheduler and the
-# controller-manager, with the controllers and settings kite runs.
+# controller-manager, with the controllers and settings kite runs
+# (CLUSTER_CIDR: the pods' range, kite's default unless set).
 baseline_start_controllers() {
 	local dir=$1 out=$2
 	nsenter --net="/run/netns/$ns" -- "$out/kube-scheduler" --kubeconfig "$dir/kubeconfig" --authentication-kubeconfig "$dir/kubeconfig" \
@@ -67,7 +68,7 @@ baseline_start_controllers() {
 	nsenter --net="/run/netns/$ns" -- "$out/kube-controller-manager" --kubeconfig "$dir/kubeconfig" --authentication-kubeconfig "$dir/kubeconfig" \
 		--authorization-kubeconfig "$dir/kubeconfig" --bind-address 127.0.0.1 --secure-port 10257 \
 		--leader-elect=false --profiling=false --controllers '*,tokencleaner' --use-service-account-credentials \
-		--kube-api-qps 100 --kube-api-burst 200 --allocate-node-cidrs --cluster-cidr 10.42.0.0/16 \
+		--kube-api-qps 100 --kube-api-burst 200 --allocate-node-cidrs --cluster-cidr "${CLUSTER_CIDR:-10.42.0.0/16}" \
 		--service-cluster-ip-range 10.43.0.0/16 --configure-cloud-routes=false \
 		--root-ca-file "$dir/ca.crt" --service-account-private-key-file "$dir/sa.key" \
 		--cluster-signing-cert-file "$dir/ca.crt" --cluster-signing-key-file "$dir/ca.key" >"$dir/controller-manager.log" 2>&1 &
