@@ -92,7 +92,33 @@ func addStorage(out map[string]any, beforeFile, afterFile string) error {
 			out["storage_"+s.name+"_calls"] = d.count
 		}
 	}
+	// The Go runtime of the API server's process (all of kite; on the
+	// baseline the API server alone): how long a runnable goroutine waited
+	// for a CPU, and what the collector took, over the phase.
+	if d := sum(after["go_sched_latencies_seconds"], nil).minus(sum(before["go_sched_latencies_seconds"], nil)); d.count > 0 {
+		out["go_sched_latency_p99_ms"] = d.quantile(0.99) * 1000
+	}
+	for name, family := range map[string]string{
+		"go_gc_cycles":          "go_gc_cycles_total_gc_cycles_total",
+		"go_gc_cpu_seconds":     "go_cpu_classes_gc_total_cpu_seconds_total",
+		"go_gc_assist_seconds":  "go_cpu_classes_gc_mark_assist_cpu_seconds_total",
+		"go_user_cpu_seconds":   "go_cpu_classes_user_cpu_seconds_total",
+		"go_mutex_wait_seconds": "go_sync_mutex_wait_total_seconds_total",
+	} {
+		if after[family] != nil {
+			out[name] = counter(after[family]) - counter(before[family])
+		}
+	}
 	return nil
+}
+
+// counter is the value of a family's one counter (0 if absent).
+func counter(fam *dto.MetricFamily) float64 {
+	var v float64
+	for _, m := range fam.GetMetric() {
+		v += m.GetCounter().GetValue()
+	}
+	return v
 }
 
 func classOf(verb string) string {
