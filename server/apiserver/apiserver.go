@@ -28,6 +28,7 @@ import (
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/logging"
 	"github.com/kite-project/kite/server/apiserver/certcache"
+	"github.com/kite-project/kite/server/metricsopts"
 )
 
 // APIServer is the kube-apiserver component.
@@ -65,6 +66,7 @@ func (a *APIServer) Prepare(ctx context.Context) error {
 	if err := fs.Parse(a.Args); err != nil {
 		return fmt.Errorf("%w (check --kube-apiserver-arg)", err)
 	}
+	s.Metrics = metricsopts.OrNil(s.Metrics)
 	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
 		return err
 	}

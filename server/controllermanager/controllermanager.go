@@ -22,6 +22,7 @@ import (
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/logging"
 	"github.com/kite-project/kite/pkg/ports"
+	"github.com/kite-project/kite/server/metricsopts"
 )
 
 // ControllerManager is the kube-controller-manager component.
@@ -47,6 +48,7 @@ func (c *ControllerManager) Prepare(context.Context) error {
 	if err := fs.Parse(c.Args); err != nil {
 		return fmt.Errorf("%w (check --kube-controller-manager-arg)", err)
 	}
+	opts.Metrics = metricsopts.OrNil(opts.Metrics)
 	// It watches every API, deprecated ones included, on purpose.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
 	c.opts = opts

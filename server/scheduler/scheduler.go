@@ -18,6 +18,7 @@ import (
 	"github.com/kite-project/kite/pkg/component"
 	"github.com/kite-project/kite/pkg/health"
 	"github.com/kite-project/kite/pkg/logging"
+	"github.com/kite-project/kite/server/metricsopts"
 )
 
 // Scheduler is the kube-scheduler component.
@@ -40,6 +41,7 @@ func (s *Scheduler) Prepare(context.Context) error {
 	if err := fs.Parse(s.Args); err != nil {
 		return fmt.Errorf("%w (check --kube-scheduler-arg)", err)
 	}
+	s.opts.Metrics = metricsopts.OrNil(s.opts.Metrics)
 	s.started = make(chan struct{})
 	return s.opts.ComponentGlobalsRegistry.Set()
 }
