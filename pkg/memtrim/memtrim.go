@@ -68,14 +68,18 @@ func AdaptGC(ctx context.Context) {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
+	// Looks five times a second: a burst of requests gets the higher GOGC
+	// within a few hundred of them.
+	adaptGC(ctx, 200*time.Millisecond, BusyAllocRate, QuietFor)
+}
+
+func adaptGC(ctx context.Context, every time.Duration, busyRate float64, quietFor time.Duration) {
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	read := func() uint64 {
 		metrics.Read(sample)
 		return sample[0].Value.Uint64()
 	}
-	// Looks five times a second: a burst of requests gets the higher GOGC
-	// within a few hundred of them.
-	t := time.NewTicker(200 * time.Millisecond)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	last, lastAt := read(), time.Now()
 	var loaded bool
@@ -89,7 +93,7 @@ func AdaptGC(ctx context.Context) {
 			rate := float64(total-last) / now.Sub(lastAt).Seconds()
 			last, lastAt = total, now
 			switch {
-			case rate > BusyAllocRate:
+			case rate > busyRate:
 				quietSince = time.Time{}
 				if !loaded {
 					debug.SetGCPercent(LoadGCPercent)
@@ -97,7 +101,7 @@ func AdaptGC(ctx context.Context) {
 				}
 			case loaded && quietSince.IsZero():
 				quietSince = now
-			case loaded && now.Sub(quietSince) >= QuietFor:
+			case loaded && now.Sub(quietSince) >= quietFor:
 				debug.SetGCPercent(GCPercent)
 				debug.FreeOSMemory()
 				loaded = false

@@ -325,3 +325,42 @@ func TestReleaseAfterEachGCGivesFreedPagesBack(t *testing.T) {
 		t.Fatalf("%d collections in 0.5 s of an idle test: each release causes the next", n)
 	}
 }
+
+var allocSink []byte
+
+// Under load GOGC goes to LoadGCPercent; once quiet it comes back to
+// GCPercent.
+func TestAdaptGCFollowsLoad(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		adaptGC(ctx, 20*time.Millisecond, 32<<20, 300*time.Millisecond)
+	}()
+	defer func() { cancel(); <-done }()
+
+	read := func(name string) uint64 {
+		s := []metrics.Sample{{Name: name}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	waitFor := func(percent uint64, load bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for read("/gc/gogc:percent") != percent {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOGC %d, want %d (load %v)", read("/gc/gogc:percent"), percent, load)
+			}
+			if load {
+				for range 64 { // ~64 MB in a few ms: far above 32 MB/s
+					allocSink = make([]byte, 1<<20)
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(LoadGCPercent, true)
+	waitFor(GCPercent, false)
+}
