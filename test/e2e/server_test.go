@@ -46,6 +46,12 @@ func TestServerLifecycle(t *testing.T) {
 	if out := srv.mustKubectl(t, "get", "--raw", "/readyz"); strings.TrimSpace(out) != "ok" {
 		t.Fatalf("/readyz: %q", out)
 	}
+	// Upstream's metrics options with nothing set logged an error at each
+	// start, once per component: an error in every log is one users learn
+	// to ignore.
+	if strings.Contains(srv.stderr.String(), "manifest file is empty") {
+		t.Error("the start logged upstream's empty metrics manifest error")
+	}
 	srv.mustKubectl(t, "create", "namespace", "e2e")
 	srv.mustKubectl(t, "-n", "e2e", "create", "configmap", "settings", "--from-literal=color=blue")
 	// The datastore's own timings are served with the API server's metrics
