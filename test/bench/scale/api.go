@@ -43,7 +43,7 @@ func apiLatency(beforeFile, afterFile string) (map[string]any, error) {
 		}
 	}
 	out := map[string]any{}
-	if err := addStorage(out, beforeFile, afterFile); err != nil {
+	if err := addBreakdown(out, beforeFile, afterFile); err != nil {
 		return nil, err
 	}
 	for class, h := range classes {
@@ -76,7 +76,9 @@ var storageSeries = []struct {
 	{"sqlite_shrink", "kite_sqlite_maintenance_seconds", map[string]string{"step": "shrink"}},
 }
 
-func addStorage(out map[string]any, beforeFile, afterFile string) error {
+// addBreakdown adds what splits the latencies: the storageSeries' p99s,
+// and the Go runtime's figures of the scraped process (go_*).
+func addBreakdown(out map[string]any, beforeFile, afterFile string) error {
 	before, err := families(beforeFile)
 	if err != nil {
 		return err
@@ -112,7 +114,7 @@ func addStorage(out map[string]any, beforeFile, afterFile string) error {
 	return nil
 }
 
-// counter is the value of a family's one counter (0 if absent).
+// counter is a counter family's value, summed over its series (0 if absent).
 func counter(fam *dto.MetricFamily) float64 {
 	var v float64
 	for _, m := range fam.GetMetric() {
