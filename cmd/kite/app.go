@@ -13,6 +13,7 @@ import (
 	"github.com/kite-project/kite/pkg/cliflags"
 	"github.com/kite-project/kite/pkg/config"
 	"github.com/kite-project/kite/pkg/logging"
+	"github.com/kite-project/kite/pkg/memlimit"
 	"github.com/kite-project/kite/pkg/version"
 	"github.com/kite-project/kite/server"
 )
@@ -86,6 +87,13 @@ func serverCommand() *cli.Command {
 				return err
 			}
 			log.Info("starting kite server", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", cfg.DataDir)
+			need := memlimit.ServerMinimum
+			if cfg.DisableAgent {
+				need = 0 // not measured for the control plane alone
+			}
+			if err := checkMemory(log, need, "kite server with its node"); err != nil {
+				return err
+			}
 			if err := server.Run(ctx, cfg, log, func() { settle(ctx, log, true) }); err != nil {
 				return err
 			}
@@ -120,6 +128,9 @@ func agentCommand() *cli.Command {
 				return err
 			}
 			log.Info("starting kite agent", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", a.DataDir, "server", a.Server)
+			if err := checkMemory(log, memlimit.AgentMinimum, "kite agent"); err != nil {
+				return err
+			}
 			err = agent.Run(ctx, agent.Options{
 				DataDir: a.DataDir,
 				Agent:   a.Agent,

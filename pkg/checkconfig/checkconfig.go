@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kite-project/kite/pkg/memlimit"
 )
 
 // Status of one check.
@@ -102,7 +104,9 @@ func Run(h Host) []Result {
 	out = append(out, checkCgroups(h))
 	out = append(out, checkCommands(h)...)
 	out = append(out, checkCapabilities(h)...)
-	out = append(out, checkSwap(h), checkMemory(h), checkDisk(h))
+	out = append(out, checkSwap(h))
+	out = append(out, checkMemory(h)...)
+	out = append(out, checkDisk(h))
 	return out
 }
 
@@ -271,20 +275,39 @@ func checkSwap(h Host) Result {
 	return Result{Status: Warn, What: "swap on", Detail: "kite runs the kubelet with failSwapOn: false, and pods' memory may be swapped out; swapoff -a (and remove it from /etc/fstab) for predictable pods"}
 }
 
-func checkMemory(h Host) Result {
+// checkMemory compares the memory kite may use (the tightest cgroup limit
+// over it, else the machine's) with what a server with its node and an
+// agent are measured to need, then looks at what is free now.
+func checkMemory(h Host) []Result {
+	server, agent := memlimit.ServerMinimum>>20, memlimit.AgentMinimum>>20
+	var out []Result
+	if lim, err := memlimit.Detect(h.Root); err != nil {
+		out = append(out, Result{Status: Warn, What: "memory limit", Detail: err.Error()})
+	} else {
+		r := Result{What: fmt.Sprintf("memory limit (%d MB, %s)", lim.MB(), lim.Source)}
+		switch {
+		case lim.MB() < agent:
+			r.Status, r.Detail = Fail, fmt.Sprintf("a kite agent needs %d MB, a server with its node %d MB (docs/small-boards.md); give kite more memory", agent, server)
+		case lim.MB() < server:
+			r.Status, r.Detail = Warn, fmt.Sprintf("enough for a kite agent (%d MB), not for a server with its node (%d MB, docs/small-boards.md): run the server elsewhere", agent, server)
+		default:
+			r.Status = Pass
+		}
+		out = append(out, r)
+	}
 	avail := meminfo(h, "MemAvailable")
 	r := Result{What: fmt.Sprintf("free memory (%d MB available)", avail/1024)}
 	switch {
 	case avail < 0:
 		r.What, r.Status, r.Detail = "free memory", Warn, "cannot read /proc/meminfo"
-	case avail < 300*1024:
-		r.Status, r.Detail = Fail, "a kite server with its node needs ~350 MB, an agent ~100 MB; free some memory"
-	case avail < 600*1024:
-		r.Status, r.Detail = Warn, "little room for pods beside kite's ~350 MB"
+	case avail < agent*1024:
+		r.Status, r.Detail = Fail, fmt.Sprintf("a kite server with its node needs %d MB, an agent %d MB; free some memory", server, agent)
+	case avail < server*1024:
+		r.Status, r.Detail = Warn, fmt.Sprintf("enough for a kite agent (%d MB), not for a server with its node (%d MB); free some memory", agent, server)
 	default:
 		r.Status = Pass
 	}
-	return r
+	return append(out, r)
 }
 
 func meminfo(h Host, key string) int64 {

@@ -104,7 +104,7 @@ func TestWhatFailsAndWhatItSays(t *testing.T) {
 		"/proc/self/status":                 "CapEff:\t0000000000000000\n",
 		"/sys/fs/cgroup/cgroup.controllers": "cpu io",
 		"/proc/swaps":                       "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 1024 0 -2\n",
-		"/proc/meminfo":                     "MemAvailable: 200000 kB\n",
+		"/proc/meminfo":                     "MemTotal: 400000 kB\nMemAvailable: 100000 kB\n",
 	})
 	rs := Run(h)
 	if !Failed(rs) {
@@ -117,7 +117,8 @@ func TestWhatFailsAndWhatItSays(t *testing.T) {
 		"iptables command":         "apt-get install iptables",
 		"capability CAP_SYS_ADMIN": "run kite as root",
 		"swap on":                  "swapoff",
-		"free memory":              "350 MB",
+		"free memory":              "free some memory",
+		"memory limit":             "not for a server with its node",
 	} {
 		r := find(t, rs, what)
 		if r.Status == Pass || !strings.Contains(r.Detail, want) {
@@ -129,5 +130,19 @@ func TestWhatFailsAndWhatItSays(t *testing.T) {
 	}
 	if r := find(t, rs, "nft command"); r.Status != Warn {
 		t.Errorf("nft is optional: %v", r)
+	}
+}
+
+// A board's memory is the cgroup's limit, not the machine's.
+func TestMemoryLimitOfTheCgroup(t *testing.T) {
+	h := fakeHost(t, map[string]string{
+		"/proc/meminfo":                          "MemTotal: 24000000 kB\nMemAvailable: 20000000 kB\n",
+		"/proc/self/mountinfo":                   "30 22 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+		"/proc/self/cgroup":                      "0::/kite.service\n",
+		"/sys/fs/cgroup/kite.service/memory.max": "104857600\n",
+	})
+	r := find(t, Run(h), "memory limit")
+	if r.Status != Fail || !strings.Contains(r.What, "100 MB") || !strings.Contains(r.What, "/sys/fs/cgroup/kite.service") || !strings.Contains(r.Detail, "give kite more memory") {
+		t.Errorf("a 100 MB cgroup: %v, want a fail naming the limit, the cgroup and the fix", r)
 	}
 }

@@ -127,21 +127,27 @@ func inNetns[T io.Closer](nsPath string, open func() (T, error)) (T, error) {
 	return made, openErr
 }
 
-// removeCgroupRoot removes a kubelet's cgroup root from every hierarchy,
-// deepest first (what is left there is empty once killall has run).
+// removeCgroupRoot removes a kubelet's cgroup root from every hierarchy
+// (cgroup v1: one per controller; v2: the one), deepest first (what is
+// left there is empty once killall has run).
 func removeCgroupRoot(root string) {
 	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", root))
-	for _, top := range dirs {
-		var all []string
-		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				all = append(all, p)
-			}
-			return nil
-		})
-		for i := len(all) - 1; i >= 0; i-- {
-			os.Remove(all[i])
+	for _, top := range append(dirs, filepath.Join("/sys/fs/cgroup", root)) {
+		removeCgroupTree(top)
+	}
+}
+
+// removeCgroupTree removes a cgroup and the cgroups under it.
+func removeCgroupTree(top string) {
+	var all []string
+	filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			all = append(all, p)
 		}
+		return nil
+	})
+	for i := len(all) - 1; i >= 0; i-- {
+		os.Remove(all[i])
 	}
 }
 
