@@ -91,9 +91,11 @@ func serverCommand() *cli.Command {
 			if cfg.DisableAgent {
 				need = 0 // not measured for the control plane alone
 			}
-			if err := checkMemory(log, need, "kite server with its node"); err != nil {
+			lim, err := checkMemory(log, need, "kite server with its node")
+			if err != nil {
 				return err
 			}
+			setServerGoLimit(log, lim)
 			if err := server.Run(ctx, cfg, log, func() { settle(ctx, log, true) }); err != nil {
 				return err
 			}
@@ -128,7 +130,7 @@ func agentCommand() *cli.Command {
 				return err
 			}
 			log.Info("starting kite agent", "version", version.Version, "kubernetes", version.Kubernetes(), "data-dir", a.DataDir, "server", a.Server)
-			if err := checkMemory(log, memlimit.AgentMinimum, "kite agent"); err != nil {
+			if _, err := checkMemory(log, memlimit.AgentMinimum, "kite agent"); err != nil {
 				return err
 			}
 			err = agent.Run(ctx, agent.Options{

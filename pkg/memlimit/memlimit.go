@@ -18,9 +18,12 @@ import (
 // The least memory kite works in, measured by scripts/bench-board
 // (docs/small-boards.md): the whole process tree (kite, containerd, the
 // shims, ~10 small pods) and the page cache it needs. Below, kite pages
-// its own code in and out instead of working.
+// its own code in and out instead of working. A server with its node
+// works in 512 MB (with ServerGoLimit), not in 448 (the goal: its
+// processes' anonymous memory alone is ~275 MB there, and the code they
+// run does not fit beside it).
 const (
-	ServerMinimum int64 = 448 << 20 // kite server with its node and the default add-ons
+	ServerMinimum int64 = 512 << 20 // kite server with its node and the default add-ons
 	AgentMinimum  int64 = 128 << 20 // kite agent
 )
 
@@ -171,4 +174,27 @@ func readLimit(dir string, v2 bool) (int64, bool) {
 		return 0, false
 	}
 	return b, true
+}
+
+// NodeReserve is what a kite server's node needs beside the server's own
+// Go memory, with ~10 small pods (scripts/bench-board, 2026-12-08): the
+// containerd process ~30 MB, each pod's shim ~4 MB, CoreDNS and the pods,
+// and the page cache of the code all these processes run (90-110 MB of
+// the binary mapped once settled). Without a soft limit the server's Go
+// heap grew to 230-250 MB at 512 MB and pushed that code out of the page
+// cache (hundreds of major faults a second, the API timing out); held to
+// 180 MB the same board worked.
+const NodeReserve int64 = 320 << 20
+
+// MinGoLimit is the least soft limit kite sets: below it the collector
+// would run without pause over a live heap that cannot shrink further
+// (kite server's is ~110-150 MB).
+const MinGoLimit int64 = 160 << 20
+
+// ServerGoLimit is the soft memory limit (runtime/debug.SetMemoryLimit)
+// for kite server's own process in a process tree limited to l: the limit
+// less NodeReserve, at least MinGoLimit. On a large machine it is far
+// above anything the heap reaches and changes nothing.
+func ServerGoLimit(l Limit) int64 {
+	return max(l.Bytes-NodeReserve, MinGoLimit)
 }

@@ -88,3 +88,15 @@ func TestDetectWithoutMeminfo(t *testing.T) {
 		t.Error("Detect without /proc/meminfo gave no error")
 	}
 }
+
+func TestServerGoLimitLeavesRoomForTheNode(t *testing.T) {
+	for _, c := range []struct{ limit, want int64 }{
+		{512 << 20, 192 << 20},       // a 512 MB board: room for containerd, shims, pods and code
+		{448 << 20, MinGoLimit},      // never below what the live heap needs
+		{24 << 30, 24<<30 - 320<<20}, // a large machine: far above the heap
+	} {
+		if got := ServerGoLimit(Limit{Bytes: c.limit}); got != c.want {
+			t.Errorf("limit %d MB: Go limit %d MB, want %d MB", c.limit>>20, got>>20, c.want>>20)
+		}
+	}
+}
